@@ -1,0 +1,140 @@
+"""Per-row anomaly scores (higher = more anomalous) and the training objectives.
+
+Scores are deterministic. Monte Carlo scores use *common random numbers*: one fixed
+set of K standard-normal draws ``eps`` (shape ``(K, latent_dim)``) is shared by every
+row, ``z_k = mu + sigma * eps_k``. A row's score therefore depends on that row alone,
+not on the batch it arrived in or how often it was scored, and each row still gets an
+unbiased K-sample estimate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from anomvae.losses import (
+    bernoulli_log_likelihood,
+    gaussian_kl_standard,
+    gaussian_log_likelihood,
+    importance_weighted_log_likelihood,
+    log_normal_diag,
+    squared_error,
+)
+from anomvae.models import AutoencoderNet
+
+__all__ = [
+    "SCORES",
+    "anomaly_scores",
+    "decoded_mean",
+    "elbo_objective",
+    "log_likelihood",
+    "reconstruction_errors",
+    "reconstruction_objective",
+]
+
+#: Score names accepted by the variational detectors' ``score`` parameter.
+SCORES = ("reconstruction", "elbo", "iw_nll", "kl", "recon_prob")
+
+
+def log_likelihood(net: AutoencoderNet, x: Tensor, x_hat: Tensor) -> Tensor:
+    """:math:`\\log p(x \\mid z)` per row for the network's likelihood;
+    ``x_hat`` may carry leading sample dimensions."""
+    if net.spec.likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, x_hat)
+    return gaussian_log_likelihood(x, x_hat, net.decoder_logvar())
+
+
+def decoded_mean(net: AutoencoderNet, x_hat: Tensor) -> Tensor:
+    """The decoder output on the data scale (sigmoid of Bernoulli logits)."""
+    return torch.sigmoid(x_hat) if net.spec.likelihood == "bernoulli" else x_hat
+
+
+def reconstruction_errors(net: AutoencoderNet, x: Tensor, c: Tensor | None = None) -> Tensor:
+    """Per-feature squared error of the decoded posterior mean, shape ``(n, d)``."""
+    mu, _ = net.encode(x, c)
+    return squared_error(x, decoded_mean(net, net.decode(mu, c)))
+
+
+def anomaly_scores(
+    net: AutoencoderNet,
+    x: Tensor,
+    c: Tensor | None,
+    kind: str,
+    eps: Tensor | None = None,
+) -> Tensor:
+    r"""Anomaly score per row, higher = more anomalous.
+
+    ``kind`` is one of :data:`SCORES`:
+
+    - ``"reconstruction"``: mean squared error of the decoded posterior mean,
+      :math:`\frac1d\lVert x - g(\mu(x))\rVert^2`.
+    - ``"elbo"``: negative ELBO,
+      :math:`-\frac1K\sum_k \log p(x\mid z_k) + \mathrm{KL}(q(z\mid x)\,\|\,p(z))`.
+    - ``"iw_nll"``: negative importance-weighted bound, :math:`-\mathcal L_K`.
+    - ``"kl"``: :math:`\mathrm{KL}(q(z\mid x)\,\|\,p(z))`.
+    - ``"recon_prob"``: negative log reconstruction probability (An & Cho, 2015),
+      :math:`-\log\frac1K\sum_k p(x\mid z_k)`.
+
+    ``eps`` holds the shared draws ``(K, latent_dim)`` for the Monte Carlo scores.
+    """
+    if kind == "reconstruction":
+        return reconstruction_errors(net, x, c).mean(-1)
+    mu, logvar = net.encode(x, c)
+    if logvar is None:
+        raise ValueError(f"score {kind!r} needs a variational model")
+    kl = gaussian_kl_standard(mu, logvar)
+    if kind == "kl":
+        return kl
+    if eps is None:
+        raise ValueError(f"score {kind!r} needs Monte Carlo draws eps")
+    z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps.unsqueeze(1)
+    log_px_z = log_likelihood(net, x, net.decode(z, c))  # (K, n)
+    if kind == "elbo":
+        return kl - log_px_z.mean(0)
+    if kind == "recon_prob":
+        return -(torch.logsumexp(log_px_z, dim=0) - math.log(z.shape[0]))
+    if kind == "iw_nll":
+        log_pz = log_normal_diag(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = log_normal_diag(z, mu.unsqueeze(0), logvar.unsqueeze(0))
+        return -importance_weighted_log_likelihood(log_px_z + log_pz - log_qz)
+    raise ValueError(f"unknown score {kind!r}; use one of {SCORES}")
+
+
+def reconstruction_objective(
+    net: AutoencoderNet, x_in: Tensor, x_target: Tensor, c: Tensor | None = None
+) -> Tensor:
+    """Mean squared error of reconstructing ``x_target`` from ``x_in`` (the
+    deterministic and denoising autoencoders' training loss)."""
+    mu, _ = net.encode(x_in, c)
+    return squared_error(x_target, net.decode(mu, c)).mean()
+
+
+def elbo_objective(
+    net: AutoencoderNet,
+    x_in: Tensor,
+    x_target: Tensor,
+    c: Tensor | None = None,
+    *,
+    beta: float = 1.0,
+    n_samples: int = 1,
+) -> Tensor:
+    r"""β-VAE training loss, averaged over the batch and divided by the number of
+    features so learning rates transfer across data widths:
+
+    .. math:: \frac1d\Big[-\frac1L\sum_{l}\log p(x\mid z_l)
+        + \beta\,\mathrm{KL}(q(z\mid x)\,\|\,p(z))\Big]
+
+    with :math:`z_l = \mu + \sigma\odot\epsilon_l` (reparameterisation trick).
+    """
+    mu, logvar = net.encode(x_in, c)
+    if logvar is None:
+        raise ValueError("the ELBO needs a variational model")
+    std = torch.exp(0.5 * logvar)
+    z = mu.unsqueeze(0) + std.unsqueeze(0) * torch.randn(
+        n_samples, *mu.shape, device=mu.device, dtype=mu.dtype
+    )
+    nll = -log_likelihood(net, x_target, net.decode(z, c)).mean(0)
+    kl = gaussian_kl_standard(mu, logvar)
+    return (nll + beta * kl).mean() / x_target.shape[-1]

@@ -1,0 +1,195 @@
+"""The one training loop: minibatch Adam, validation split, early stopping with
+best-weight restore, KL warm-up, gradient clipping, a step budget, progress display.
+
+Detectors hand it an *objective*: a closure ``objective(x, c, warmup=w,
+training=t) -> scalar loss``. ``warmup`` is the KL warm-up factor in [0, 1] (the
+closure multiplies β by it); ``training=False`` asks for the validation loss (no
+input corruption, full β).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from anomvae.exceptions import TrainingError
+
+__all__ = ["Objective", "TrainConfig", "TrainResult", "train"]
+
+#: Below this many rows no validation split is taken (nothing to early-stop on).
+MIN_ROWS_FOR_VALIDATION = 20
+
+
+class Objective(Protocol):
+    def __call__(
+        self, x: Tensor, c: Tensor | None, *, warmup: float, training: bool
+    ) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (a detector's parameters, already validated)."""
+
+    batch_size: int = 128
+    max_epochs: int = 100
+    max_steps: int | None = None
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    validation_fraction: float = 0.1
+    patience: int | None = 10
+    clip_grad_norm: float | None = 5.0
+    warmup_epochs: int = 0
+    verbose: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` learned about the run, for the detector's fitted attributes."""
+
+    history: dict[str, list[float]] = field(
+        default_factory=lambda: {"train_loss": [], "val_loss": [], "beta_factor": []}
+    )
+    n_epochs: int = 0
+    n_steps: int = 0
+    best_epoch: int = 0
+    n_train: int = 0
+    n_validation: int = 0
+
+
+def _split(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    perm = torch.randperm(n, generator=generator)
+    n_val = int(round(fraction * n)) if n >= MIN_ROWS_FOR_VALIDATION else 0
+    return perm[n_val:], perm[:n_val]
+
+
+def _mean_loss(
+    objective: Objective, x: Tensor, c: Tensor | None, batch_size: int
+) -> float:
+    total, count = 0.0, 0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size]
+        cb = None if c is None else c[start : start + batch_size]
+        total += float(objective(xb, cb, warmup=1.0, training=False)) * xb.shape[0]
+        count += xb.shape[0]
+    return total / max(count, 1)
+
+
+def train(
+    net: nn.Module,
+    objective: Objective,
+    x: Tensor,
+    c: Tensor | None,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
+    """Train ``net`` in place on rows ``x`` (and conditions ``c``) and return the
+    history. The best weights by validation loss are restored at the end.
+
+    Raises :class:`~anomvae.exceptions.TrainingError` when the loss stops being
+    finite, instead of returning a model that scores garbage.
+    """
+    train_idx, val_idx = _split(x.shape[0], config.validation_fraction, generator)
+    x_val = x[val_idx]
+    c_val = None if c is None else c[val_idx]
+    n_train = train_idx.numel()
+    batch_size = max(1, min(config.batch_size, n_train))
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    result = TrainResult(n_train=n_train, n_validation=val_idx.numel())
+    best_loss, best_state, bad_epochs = math.inf, None, 0
+    max_steps = config.max_steps if config.max_steps is not None else math.inf
+    progress = _Progress(config.verbose, config.max_epochs)
+    try:
+        for epoch in range(config.max_epochs):
+            warm = min(1.0, (epoch + 1) / config.warmup_epochs) if config.warmup_epochs else 1.0
+            net.train(True)
+            order = train_idx[torch.randperm(n_train, generator=generator)]
+            running = torch.zeros((), device=x.device)
+            for start in range(0, n_train, batch_size):
+                idx = order[start : start + batch_size]
+                loss = objective(x[idx], None if c is None else c[idx], warmup=warm, training=True)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(net.parameters(), config.clip_grad_norm)
+                optimizer.step()
+                running += loss.detach() * idx.numel()
+                result.n_steps += 1
+                if result.n_steps >= max_steps:
+                    break
+            train_loss = float(running) / n_train
+            if not math.isfinite(train_loss):
+                raise TrainingError(
+                    f"training diverged: the loss became {train_loss} in epoch {epoch + 1}. "
+                    "Lower learning_rate, keep scaling on, or check the input for extreme "
+                    "values."
+                )
+            net.train(False)
+            with torch.no_grad():
+                val_loss = _mean_loss(objective, x_val, c_val, 1024) if len(x_val) else math.nan
+            result.history["train_loss"].append(train_loss)
+            result.history["val_loss"].append(val_loss)
+            result.history["beta_factor"].append(warm)
+            result.n_epochs = epoch + 1
+            progress.update(epoch, train_loss, val_loss)
+            if on_epoch is not None:
+                on_epoch(epoch, train_loss, val_loss)
+            if result.n_steps >= max_steps:
+                break
+            if not len(x_val) or warm < 1.0:
+                continue
+            if val_loss < best_loss - 1e-4 * abs(best_loss):
+                best_loss, bad_epochs, result.best_epoch = val_loss, 0, epoch + 1
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad_epochs += 1
+                if config.patience is not None and bad_epochs >= config.patience:
+                    break
+    finally:
+        progress.close()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    else:
+        result.best_epoch = result.n_epochs
+    net.train(False)
+    return result
+
+
+class _Progress:
+    """A rich progress bar on stderr when ``verbose`` (and stderr is a terminal
+    or verbose >= 2); silent otherwise."""
+
+    def __init__(self, verbose: int, total: int):
+        self._bar = None
+        if not verbose:
+            return
+        from rich.console import Console
+        from rich.progress import Progress
+
+        console = Console(stderr=True)
+        if not console.is_terminal and verbose < 2:
+            return
+        self._bar = Progress(console=console, transient=False)
+        self._task = self._bar.add_task("training", total=total)
+        self._bar.start()
+
+    def update(self, epoch: int, train_loss: float, val_loss: float) -> None:
+        if self._bar is not None:
+            self._bar.update(
+                self._task,
+                completed=epoch + 1,
+                description=f"epoch {epoch + 1} train {train_loss:.4g} val {val_loss:.4g}",
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
