@@ -76,15 +76,17 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     quantile of the training scores ("auto" = 0.01). For a threshold with a stated
     false-positive rate on new data use :class:`anomvae.ThresholdCalibrator`.
 batch_size : int, default=128
-max_epochs : int, default=100
-max_steps : int or None, default=None
-    Optional cap on the number of gradient steps, whichever comes first.
+max_epochs : int, default=500
+max_steps : int or None, default=1500
+    Cap on the number of gradient steps; training stops at whichever of
+    ``max_epochs`` and ``max_steps`` comes first. Counting steps rather than epochs
+    gives small and large data sets a similar amount of training.
 learning_rate : float, default=1e-3
     Adam's learning rate.
 weight_decay : float, default=0.0
 validation_fraction : float in [0, 1), default=0.1
     Share of rows held out for early stopping (none below 20 rows).
-patience : int or None, default=10
+patience : int or None, default=20
     Epochs without validation improvement before stopping; the best weights are
     restored. None trains for ``max_epochs``.
 clip_grad_norm : float or None, default=5.0
@@ -130,9 +132,11 @@ scaler_ : anomvae.preprocessing.Scaler"""
 
 def _document(*sections: str):  # type: ignore[no-untyped-def]
     def wrap(cls):  # type: ignore[no-untyped-def]
-        cls.__doc__ = (cls.__doc__ or "").replace(
-            "{parameters}", "\n".join(sections)
-        ).replace("{attributes}", _COMMON_ATTRIBUTES)
+        cls.__doc__ = (
+            (cls.__doc__ or "")
+            .replace("{parameters}", "\n".join(sections))
+            .replace("{attributes}", _COMMON_ATTRIBUTES)
+        )
         return cls
 
     return wrap
@@ -143,7 +147,9 @@ def _resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available; use device='auto'")
+        raise ValueError(
+            f"device={device!r} but CUDA is not available; use device='auto'"
+        )
     return dev
 
 
@@ -161,12 +167,12 @@ class BaseAutoencoderDetector(
     scaler: str | None = "auto"
     contamination: float | str = "auto"
     batch_size: int = 128
-    max_epochs: int = 100
-    max_steps: int | None = None
+    max_epochs: int = 500
+    max_steps: int | None = 1500
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     validation_fraction: float = 0.1
-    patience: int | None = 10
+    patience: int | None = 20
     clip_grad_norm: float | None = 5.0
     random_state: Any = None
     device: str = "auto"
@@ -174,7 +180,10 @@ class BaseAutoencoderDetector(
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden_layer_sizes": [tuple, list],
-        "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "latent_dim": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "activation": [StrOptions({"relu", "gelu", "tanh", "elu", "leaky_relu"})],
         "architecture": [StrOptions({"mlp", "conv"})],
         "image_shape": [tuple, list, None],
@@ -212,7 +221,9 @@ class BaseAutoencoderDetector(
         return 0
 
     def _objective(self, net: AutoencoderNet) -> Objective:
-        def objective(x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool) -> torch.Tensor:
+        def objective(
+            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
+        ) -> torch.Tensor:
             return reconstruction_objective(net, x, x, c)
 
         return objective
@@ -227,7 +238,10 @@ class BaseAutoencoderDetector(
         if len(shape) == 2:
             shape = (1, *shape)
         if len(shape) != 3:
-            raise ValueError(f"image_shape must be (height, width) or (channels, height, width), got {self.image_shape!r}")
+            raise ValueError(
+                "image_shape must be (height, width) or (channels, height, width), "
+                f"got {self.image_shape!r}"
+            )
         return shape  # type: ignore[return-value]
 
     def _flatten_images(self, X: Any) -> Any:
@@ -238,7 +252,13 @@ class BaseAutoencoderDetector(
     @staticmethod
     def _check_numeric_frame(X: Any) -> None:
         if isinstance(X, pd.DataFrame):
-            bad = [str(c) for c, t in X.dtypes.items() if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))]
+            bad = [
+                str(c)
+                for c, t in X.dtypes.items()
+                if not (
+                    pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
+                )
+            ]
             if bad:
                 raise DataError(
                     f"non-numeric column(s) {', '.join(map(repr, bad))}: anomvae's detectors "
@@ -247,7 +267,9 @@ class BaseAutoencoderDetector(
                     "ConditionalVAEDetector."
                 )
 
-    def _validate_input(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _validate_input(
+        self, X: Any, *, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Validated float features and encoded conditions (``None`` here)."""
         X = self._flatten_images(X)
         self._check_numeric_frame(X)
@@ -267,13 +289,20 @@ class BaseAutoencoderDetector(
         n, d = features.shape
         image_shape = self._image_shape()
         if image_shape is not None and int(np.prod(image_shape)) != d:
-            raise ValueError(f"image_shape {image_shape} has {int(np.prod(image_shape))} pixels but X has {d} features")
+            raise ValueError(
+                f"image_shape {image_shape} has {int(np.prod(image_shape))} pixels "
+                f"but X has {d} features"
+            )
         scaler_kind = self.scaler or "none"
         if scaler_kind == "auto":
-            scaler_kind = "none" if self._likelihood_name() == "bernoulli" else "standard"
+            scaler_kind = (
+                "none" if self._likelihood_name() == "bernoulli" else "standard"
+            )
         self.scaler_ = Scaler.fit(scaler_kind, features)
         scaled = self.scaler_.transform(features)
-        if self._likelihood_name() == "bernoulli" and (scaled.min() < 0 or scaled.max() > 1):
+        if self._likelihood_name() == "bernoulli" and (
+            scaled.min() < 0 or scaled.max() > 1
+        ):
             raise DataError(
                 f"likelihood='bernoulli' needs data in [0, 1] after scaling (got "
                 f"{scaled.min():.4g} to {scaled.max():.4g}); use scaler='minmax' or "
@@ -313,10 +342,18 @@ class BaseAutoencoderDetector(
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            net = build_network(self.network_spec_).to(device)
+            net = build_network(self.network_spec_).to(
+                device=device, dtype=torch.float32
+            )
             x_t = torch.tensor(scaled, dtype=torch.float32, device=device)
-            c_t = None if conditions is None else torch.tensor(conditions, dtype=torch.float32, device=device)
-            result = train(net, self._objective(net), x_t, c_t, config, generator=generator)
+            c_t = (
+                None
+                if conditions is None
+                else torch.tensor(conditions, dtype=torch.float32, device=device)
+            )
+            result = train(
+                net, self._objective(net), x_t, c_t, config, generator=generator
+            )
         # Score in float64 on the CPU: a row's score must not depend on the batch it
         # arrives in, and float32 matrix kernels differ by ~1e-7 across batch sizes.
         self.network_ = net.to(torch.float64) if device.type == "cpu" else net
@@ -330,10 +367,14 @@ class BaseAutoencoderDetector(
         return self
 
     def _likelihood_name(self) -> str:
-        return getattr(self, "likelihood", "gaussian") if self._variational else "gaussian"
+        return (
+            getattr(self, "likelihood", "gaussian") if self._variational else "gaussian"
+        )
 
     def _offset_from(self, train_scores: np.ndarray) -> float:
-        contamination = 0.01 if self.contamination == "auto" else float(self.contamination)
+        contamination = (
+            0.01 if self.contamination == "auto" else float(self.contamination)
+        )
         return float(np.percentile(train_scores, 100.0 * contamination))
 
     # ---------------------------------------------------------------- scoring
@@ -341,8 +382,14 @@ class BaseAutoencoderDetector(
         check_is_fitted(self, "network_")
         features, conditions = self._validate_input(X, reset=False)
         param = next(self.network_.parameters())
-        x = torch.tensor(self.scaler_.transform(features), dtype=param.dtype, device=param.device)
-        c = None if conditions is None else torch.tensor(conditions, dtype=param.dtype, device=param.device)
+        x = torch.tensor(
+            self.scaler_.transform(features), dtype=param.dtype, device=param.device
+        )
+        c = (
+            None
+            if conditions is None
+            else torch.tensor(conditions, dtype=param.dtype, device=param.device)
+        )
         return x, c
 
     def _batched(self, X: Any, fn: Any) -> np.ndarray:
@@ -374,7 +421,9 @@ class BaseAutoencoderDetector(
         check_is_fitted(self, "network_")
         eps = self._eps()
         kind = self._score_kind
-        return self._batched(X, lambda x, c: anomaly_scores(self.network_, x, c, kind, eps))
+        return self._batched(
+            X, lambda x, c: anomaly_scores(self.network_, x, c, kind, eps)
+        )
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality score per row (higher = more normal), scikit-learn's convention:
@@ -430,12 +479,16 @@ class BaseAutoencoderDetector(
         return detector_state(self)
 
     @classmethod
-    def _from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> BaseAutoencoderDetector:
+    def _from_state(
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> BaseAutoencoderDetector:
         from anomvae.persistence import detector_from_state
 
         det = detector_from_state(config, arrays)
         if not isinstance(det, cls):
-            raise TypeError(f"the file holds a {type(det).__name__}, not a {cls.__name__}")
+            raise TypeError(
+                f"the file holds a {type(det).__name__}, not a {cls.__name__}"
+            )
         return det
 
     def __getstate__(self) -> dict[str, Any]:
@@ -451,27 +504,27 @@ class BaseAutoencoderDetector(
 class AutoencoderDetector(BaseAutoencoderDetector):
     """Deep autoencoder anomaly detector (reconstruction error).
 
-    Trained on normal rows to reconstruct them through a bottleneck; a row the
-    network reconstructs badly is anomalous.
+        Trained on normal rows to reconstruct them through a bottleneck; a row the
+        network reconstructs badly is anomalous.
 
-    Parameters
-    ----------
-{parameters}
+        Parameters
+        ----------
+    {parameters}
 
-    {attributes}
+        {attributes}
 
-    See Also
-    --------
-    DenoisingAutoencoderDetector, VAEDetector, anomvae.ThresholdCalibrator
+        See Also
+        --------
+        DenoisingAutoencoderDetector, VAEDetector, anomvae.ThresholdCalibrator
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from anomvae import AutoencoderDetector
-    >>> X = np.random.default_rng(0).normal(size=(200, 4))
-    >>> det = AutoencoderDetector(max_epochs=5, random_state=0).fit(X)
-    >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
-    array([ 1, -1])
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from anomvae import AutoencoderDetector
+        >>> X = np.random.default_rng(0).normal(size=(200, 4))
+        >>> det = AutoencoderDetector(max_epochs=5, random_state=0).fit(X)
+        >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
+        array([ 1, -1])
     """
 
 
@@ -488,15 +541,15 @@ noise_level : float, default=0.2
 class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
     """Denoising autoencoder: trained to reconstruct clean rows from corrupted ones.
 
-    Parameters
-    ----------
-{parameters}
+        Parameters
+        ----------
+    {parameters}
 
-    {attributes}
+        {attributes}
 
-    See Also
-    --------
-    AutoencoderDetector
+        See Also
+        --------
+        AutoencoderDetector
     """
 
     noise: str = "gaussian"
@@ -510,9 +563,13 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
 
     def _objective(self, net: AutoencoderNet) -> Objective:
         if self.noise == "masking" and self.noise_level >= 1:
-            raise ValueError("noise='masking' needs noise_level < 1 (the masking probability)")
+            raise ValueError(
+                "noise='masking' needs noise_level < 1 (the masking probability)"
+            )
 
-        def objective(x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool) -> torch.Tensor:
+        def objective(
+            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
+        ) -> torch.Tensor:
             x_in = x
             if training and self.noise_level > 0:
                 if self.noise == "gaussian":
@@ -529,21 +586,21 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
 class VAEDetector(BaseAutoencoderDetector):
     """Variational autoencoder (β-VAE) anomaly detector.
 
-    Gaussian latent with the reparameterisation trick, KL warm-up, Gaussian
-    (learned variance) or Bernoulli likelihood, and five anomaly scores.
+        Gaussian latent with the reparameterisation trick, KL warm-up, Gaussian
+        (learned variance) or Bernoulli likelihood, and five anomaly scores.
 
-    Parameters
-    ----------
-{parameters}
+        Parameters
+        ----------
+    {parameters}
 
-    {attributes}
+        {attributes}
 
-    References
-    ----------
-    Kingma & Welling (2014), Auto-Encoding Variational Bayes.
-    Higgins et al. (2017), β-VAE. Burda et al. (2016), Importance Weighted
-    Autoencoders. An & Cho (2015), Variational Autoencoder based Anomaly Detection
-    using Reconstruction Probability.
+        References
+        ----------
+        Kingma & Welling (2014), Auto-Encoding Variational Bayes.
+        Higgins et al. (2017), β-VAE. Burda et al. (2016), Importance Weighted
+        Autoencoders. An & Cho (2015), Variational Autoencoder based Anomaly Detection
+        using Reconstruction Probability.
     """
 
     beta: float = 1.0
@@ -569,14 +626,22 @@ class VAEDetector(BaseAutoencoderDetector):
         return self.score_type
 
     def _n_score_samples(self) -> int:
-        return self.n_score_samples if self.score_type in ("elbo", "iw_nll", "recon_prob") else 0
+        return (
+            self.n_score_samples
+            if self.score_type in ("elbo", "iw_nll", "recon_prob")
+            else 0
+        )
 
     def _warmup_epochs(self) -> int:
         return self.kl_warmup_epochs
 
     def _objective(self, net: AutoencoderNet) -> Objective:
-        def objective(x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool) -> torch.Tensor:
-            return elbo_objective(net, x, x, c, beta=self.beta * warmup, n_samples=self.n_samples)
+        def objective(
+            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
+        ) -> torch.Tensor:
+            return elbo_objective(
+                net, x, x, c, beta=self.beta * warmup, n_samples=self.n_samples
+            )
 
         return objective
 
@@ -595,15 +660,15 @@ condition_columns : sequence of str or int, or None, default=None
 class ConditionalVAEDetector(VAEDetector):
     """Conditional VAE: scores how anomalous a row is *given its context*.
 
-    A reading that is normal for machine A may be anomalous for machine B: pass the
-    machine column as a condition and the model learns each context's normal.
+        A reading that is normal for machine A may be anomalous for machine B: pass the
+        machine column as a condition and the model learns each context's normal.
 
-    Parameters
-    ----------
-{parameters}
+        Parameters
+        ----------
+    {parameters}
 
-    {attributes}
-    condition_encoder_ : anomvae.preprocessing.ConditionEncoder
+        {attributes}
+        condition_encoder_ : anomvae.preprocessing.ConditionEncoder
     """
 
     condition_columns: tuple[Any, ...] | None = None
@@ -613,7 +678,9 @@ class ConditionalVAEDetector(VAEDetector):
         "condition_columns": [tuple, list, None],
     }
 
-    def _validate_input(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _validate_input(
+        self, X: Any, *, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.condition_columns:
             return super()._validate_input(X, reset=reset)
         X = self._flatten_images(X)
@@ -623,7 +690,9 @@ class ConditionalVAEDetector(VAEDetector):
         else:
             # dtype=None keeps text in object arrays for categorical conditions,
             # while still rejecting sparse, complex, empty, 1-D and NaN input.
-            frame = pd.DataFrame(validate_data(self, X, reset=reset, dtype=None)).infer_objects()
+            frame = pd.DataFrame(
+                validate_data(self, X, reset=reset, dtype=None)
+            ).infer_objects()
         cols = list(frame.columns)
         picks = []
         for key in self.condition_columns:

@@ -82,7 +82,9 @@ def gaussian_kl_standard(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.square() + torch.exp(logvar) - logvar - 1.0).sum(-1)
 
 
-def gaussian_kl(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
+def gaussian_kl(
+    mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor
+) -> Tensor:
     r"""KL divergence between two diagonal Gaussians, per row.
 
     .. math::

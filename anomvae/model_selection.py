@@ -26,7 +26,9 @@ def anomaly_labels(y: Any) -> np.ndarray:
         return y == 1
     if values <= {-1, 1}:
         return y == -1
-    raise ValueError(f"labels must be 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly), got {sorted(values)}")
+    raise ValueError(
+        f"labels must be 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly), got {sorted(values)}"
+    )
 
 
 def _anomaly_scores(estimator: Any, X: Any) -> np.ndarray:
@@ -44,7 +46,9 @@ def auroc_scorer(estimator: Any, X: Any, y: Any) -> float:
 
 def average_precision_scorer(estimator: Any, X: Any, y: Any) -> float:
     """Average precision of the anomaly scores (anomalies as the positive class)."""
-    return float(average_precision_score(anomaly_labels(y), _anomaly_scores(estimator, X)))
+    return float(
+        average_precision_score(anomaly_labels(y), _anomaly_scores(estimator, X))
+    )
 
 
 class NoveltySplit:
@@ -62,20 +66,37 @@ class NoveltySplit:
     random_state : int or None, default=None
     """
 
-    def __init__(self, n_splits: int = 3, *, shuffle: bool = True, random_state: int | None = None):
+    def __init__(
+        self,
+        n_splits: int = 3,
+        *,
+        shuffle: bool = True,
+        random_state: int | None = None,
+    ):
         self.n_splits = n_splits
         self.shuffle = shuffle
         self.random_state = random_state
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if y is None:
-            raise ValueError("NoveltySplit needs the labels y (1 = anomaly) to keep anomalies out of training")
+            raise ValueError(
+                "NoveltySplit needs the labels y (1 = anomaly) to keep anomalies out of training"
+            )
         anomalous = anomaly_labels(y)
         normal_idx = np.flatnonzero(~anomalous)
         anomaly_idx = np.flatnonzero(anomalous)
-        kf = KFold(self.n_splits, shuffle=self.shuffle, random_state=self.random_state if self.shuffle else None)
+        kf = KFold(
+            self.n_splits,
+            shuffle=self.shuffle,
+            random_state=self.random_state if self.shuffle else None,
+        )
         for train, test in kf.split(normal_idx):
-            yield normal_idx[train], np.sort(np.concatenate([normal_idx[test], anomaly_idx]))
+            yield (
+                normal_idx[train],
+                np.sort(np.concatenate([normal_idx[test], anomaly_idx])),
+            )
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         return self.n_splits

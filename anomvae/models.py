@@ -8,6 +8,7 @@ different parts switched on, so there is exactly one encoder/decoder implementat
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -74,11 +75,13 @@ class AEOutput(NamedTuple):
     z: Tensor
 
 
-def make_mlp(sizes: tuple[int, ...], activation: str, *, last_activation: bool) -> nn.Sequential:
+def make_mlp(
+    sizes: tuple[int, ...], activation: str, *, last_activation: bool
+) -> nn.Sequential:
     """Linear layers ``sizes[0] -> sizes[1] -> ...`` with activations between them."""
     act = _ACTIVATIONS[activation]
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2 or last_activation:
             layers.append(act())
@@ -88,7 +91,12 @@ def make_mlp(sizes: tuple[int, ...], activation: str, *, last_activation: bool) 
 class _ConvBody(nn.Module):
     """Strided 3x3 convolutions: image -> flat feature vector."""
 
-    def __init__(self, image_shape: tuple[int, int, int], channels: tuple[int, ...], activation: str):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        channels: tuple[int, ...],
+        activation: str,
+    ):
         super().__init__()
         act = _ACTIVATIONS[activation]
         c, h, w = image_shape
@@ -122,7 +130,9 @@ class _DeconvHead(nn.Module):
         layers: list[nn.Module] = []
         c = in_shape[0]
         for i, ch in enumerate(outs):
-            layers.append(nn.ConvTranspose2d(c, ch, 3, stride=2, padding=1, output_padding=1))
+            layers.append(
+                nn.ConvTranspose2d(c, ch, 3, stride=2, padding=1, output_padding=1)
+            )
             if i < len(outs) - 1:
                 layers.append(act())
             c = ch
@@ -163,13 +173,19 @@ class AutoencoderNet(nn.Module):
         else:
             self.encoder_body = nn.Identity()
             enc_sizes = (spec.n_features + spec.n_conditions, *hidden)
-            dec_sizes = (spec.latent_dim + spec.n_conditions, *reversed(hidden), spec.n_features)
+            dec_sizes = (
+                spec.latent_dim + spec.n_conditions,
+                *reversed(hidden),
+                spec.n_features,
+            )
             self.encoder_mlp = make_mlp(enc_sizes, act, last_activation=True)
             self.decoder_mlp = make_mlp(dec_sizes, act, last_activation=False)
             self.decoder_head = nn.Identity()
             n_enc_out = enc_sizes[-1]
         self.to_mu = nn.Linear(n_enc_out, spec.latent_dim)
-        self.to_logvar = nn.Linear(n_enc_out, spec.latent_dim) if spec.variational else None
+        self.to_logvar = (
+            nn.Linear(n_enc_out, spec.latent_dim) if spec.variational else None
+        )
         # Per-feature decoder log-variance (the "learned variance" of the Gaussian
         # likelihood). Deterministic autoencoders keep it at 0 and never use it.
         self.decoder_logvar_raw = nn.Parameter(
@@ -184,7 +200,9 @@ class AutoencoderNet(nn.Module):
         """Per-feature log-variance of the Gaussian decoder, bounded below."""
         return self.decoder_logvar_raw.clamp(min=DECODER_LOGVAR_MIN)
 
-    def encode(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def encode(
+        self, x: Tensor, c: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """Posterior mean and log-variance (``None`` when not variational)."""
         h = self.encoder_body(x)
         if c is not None and c.shape[-1]:
@@ -220,5 +238,7 @@ class AutoencoderNet(nn.Module):
 def build_network(spec: NetworkSpec) -> AutoencoderNet:
     """The one network builder used by every detector."""
     if spec.activation not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {spec.activation!r}; use one of {sorted(_ACTIVATIONS)}")
+        raise ValueError(
+            f"unknown activation {spec.activation!r}; use one of {sorted(_ACTIVATIONS)}"
+        )
     return AutoencoderNet(spec)

@@ -58,7 +58,11 @@ _FITTED_SCALARS = (
 def _detector_classes() -> dict[str, type]:
     from anomvae import detectors
 
-    return {name: getattr(detectors, name) for name in detectors.__all__ if name != "BaseAutoencoderDetector"}
+    return {
+        name: getattr(detectors, name)
+        for name in detectors.__all__
+        if name != "BaseAutoencoderDetector"
+    }
 
 
 def _json_safe_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +111,9 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
     classes = _detector_classes()
     name = config.get("estimator")
     if name not in classes:
-        raise ModelFileError(f"unknown estimator {name!r} in model file (known: {', '.join(classes)})")
+        raise ModelFileError(
+            f"unknown estimator {name!r} in model file (known: {', '.join(classes)})"
+        )
     params = dict(config["params"])
     for key in _TUPLE_PARAMS:
         if params.get(key) is not None:
@@ -120,14 +126,22 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         det.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
     if "condition_encoder" in fitted:
         det.condition_encoder_ = ConditionEncoder.from_dict(fitted["condition_encoder"])
-    det.scaler_ = Scaler(fitted["scaler_kind"], arrays["scaler/center"], arrays["scaler/scale"])
+    det.scaler_ = Scaler(
+        fitted["scaler_kind"], arrays["scaler/center"], arrays["scaler/scale"]
+    )
     det.network_spec_ = NetworkSpec.from_dict(fitted["network_spec"])
     net = build_network(det.network_spec_).to(torch.float64)  # scoring precision
-    state = {k.removeprefix("network/"): torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("network/")}
+    state = {
+        k.removeprefix("network/"): torch.from_numpy(v.copy())
+        for k, v in arrays.items()
+        if k.startswith("network/")
+    }
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelFileError(f"network weights do not match the saved configuration: {exc}") from None
+        raise ModelFileError(
+            f"network weights do not match the saved configuration: {exc}"
+        ) from None
     net.train(False)
     det.network_ = net
     return det
@@ -209,7 +223,9 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
             f"({FORMAT_VERSION}); upgrade anomvae"
         )
     if _digest(metadata["config"], arrays) != metadata.get("sha256"):
-        raise ModelFileError(f"{p}: checksum mismatch: the file was modified after it was saved")
+        raise ModelFileError(
+            f"{p}: checksum mismatch: the file was modified after it was saved"
+        )
     try:
         config = json.loads(metadata["config"])
     except json.JSONDecodeError as exc:

@@ -49,7 +49,9 @@ class Scaler:
             center, scale = x.min(0), x.max(0) - x.min(0)
         else:
             raise ValueError(f"unknown scaler {kind!r}; use one of {SCALERS}")
-        scale = np.where(np.isfinite(scale) & (scale > 1e-12 * (1 + np.abs(center))), scale, 1.0)
+        scale = np.where(
+            np.isfinite(scale) & (scale > 1e-12 * (1 + np.abs(center))), scale, 1.0
+        )
         return cls(kind, np.asarray(center, float), np.asarray(scale, float))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -75,7 +77,9 @@ class ConditionEncoder:
 
     @staticmethod
     def _is_numeric(col: pd.Series) -> bool:
-        return bool(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))
+        return bool(
+            pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        )
 
     @classmethod
     def fit(cls, frame: pd.DataFrame) -> ConditionEncoder:
@@ -94,7 +98,11 @@ class ConditionEncoder:
                 enc.centers.append(float(values.mean()))
                 enc.scales.append(std if std > 0 else 1.0)
             else:
-                odd = [v for v in col if not isinstance(v, str | bool | int | float | np.generic)]
+                odd = [
+                    v
+                    for v in col
+                    if not isinstance(v, str | bool | int | float | np.generic)
+                ]
                 if odd:
                     raise TypeError(
                         f"condition column {name!r}: argument must be a string or a "
@@ -108,7 +116,10 @@ class ConditionEncoder:
 
     @property
     def n_outputs(self) -> int:
-        return sum(len(c) if k == "categorical" else 1 for k, c in zip(self.kinds, self.categories, strict=True))
+        return sum(
+            len(c) if k == "categorical" else 1
+            for k, c in zip(self.kinds, self.categories, strict=True)
+        )
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         parts: list[np.ndarray] = []
@@ -120,11 +131,13 @@ class ConditionEncoder:
                 try:
                     values = col.to_numpy(float)
                 except (TypeError, ValueError):
-                    raise DataError(f"condition column {name!r} must be numeric") from None
+                    raise DataError(
+                        f"condition column {name!r} must be numeric"
+                    ) from None
                 parts.append(((values - self.centers[i]) / self.scales[i])[:, None])
             else:
                 cats = pd.Index(self.categories[i])
-                codes = cats.get_indexer(col.astype(str))
+                codes = cats.get_indexer(pd.Index(col.astype(str)))
                 onehot = np.zeros((len(col), len(cats)))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0

@@ -51,7 +51,9 @@ def decoded_mean(net: AutoencoderNet, x_hat: Tensor) -> Tensor:
     return torch.sigmoid(x_hat) if net.spec.likelihood == "bernoulli" else x_hat
 
 
-def reconstruction_errors(net: AutoencoderNet, x: Tensor, c: Tensor | None = None) -> Tensor:
+def reconstruction_errors(
+    net: AutoencoderNet, x: Tensor, c: Tensor | None = None
+) -> Tensor:
     """Per-feature squared error of the decoded posterior mean, shape ``(n, d)``."""
     mu, _ = net.encode(x, c)
     return squared_error(x, decoded_mean(net, net.decode(mu, c)))

@@ -62,9 +62,11 @@ class TrainResult:
     n_validation: int = 0
 
 
-def _split(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def _split(
+    n: int, fraction: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     perm = torch.randperm(n, generator=generator)
-    n_val = int(round(fraction * n)) if n >= MIN_ROWS_FOR_VALIDATION else 0
+    n_val = round(fraction * n) if n >= MIN_ROWS_FOR_VALIDATION else 0
     return perm[n_val:], perm[:n_val]
 
 
@@ -110,13 +112,19 @@ def train(
     progress = _Progress(config.verbose, config.max_epochs)
     try:
         for epoch in range(config.max_epochs):
-            warm = min(1.0, (epoch + 1) / config.warmup_epochs) if config.warmup_epochs else 1.0
+            warm = (
+                min(1.0, (epoch + 1) / config.warmup_epochs)
+                if config.warmup_epochs
+                else 1.0
+            )
             net.train(True)
             order = train_idx[torch.randperm(n_train, generator=generator)]
             running = torch.zeros((), device=x.device)
             for start in range(0, n_train, batch_size):
                 idx = order[start : start + batch_size]
-                loss = objective(x[idx], None if c is None else c[idx], warmup=warm, training=True)
+                loss = objective(
+                    x[idx], None if c is None else c[idx], warmup=warm, training=True
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_grad_norm is not None:
@@ -135,7 +143,11 @@ def train(
                 )
             net.train(False)
             with torch.no_grad():
-                val_loss = _mean_loss(objective, x_val, c_val, 1024) if len(x_val) else math.nan
+                val_loss = (
+                    _mean_loss(objective, x_val, c_val, 1024)
+                    if len(x_val)
+                    else math.nan
+                )
             result.history["train_loss"].append(train_loss)
             result.history["val_loss"].append(val_loss)
             result.history["beta_factor"].append(warm)
@@ -147,7 +159,7 @@ def train(
                 break
             if not len(x_val) or warm < 1.0:
                 continue
-            if val_loss < best_loss - 1e-4 * abs(best_loss):
+            if best_state is None or val_loss < best_loss - 1e-4 * abs(best_loss):
                 best_loss, bad_epochs, result.best_epoch = val_loss, 0, epoch + 1
                 best_state = copy.deepcopy(net.state_dict())
             else:
