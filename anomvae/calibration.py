@@ -1,0 +1,1090 @@
+"""Thresholds with stated guarantees, on 1-D anomaly scores and around any detector.
+
+Every function here works on *anomaly scores* ``s`` (higher = more anomalous); the
+meta-estimator :class:`ThresholdCalibrator` obtains them as ``s = -score_samples(X)``
+in exactly one place (:func:`_anomaly_scores`) and flags a row when ``s > threshold``.
+
+========================  ============================================================
+rule                      what it guarantees
+========================  ============================================================
+``contamination``         a fraction of the *training* rows is flagged; nothing about
+                          new data (the classic rule, kept for comparison)
+``fpr`` / ``conformal``   :math:`\\mathbb{E}[\\mathrm{FPR}] \\le \\alpha` on new rows
+                          exchangeable with the calibration rows (finite-sample)
+``conformal`` + ``fdr``   Benjamini–Hochberg on conformal p-values: the false
+                          discovery rate of a batch is at most ``fdr``
+``evt``                   approximate: a generalised Pareto tail extrapolates the
+                          quantile to risks far below ``1 / n_calibration``
+``f1`` / ``precision``    empirical: best F1, or a target precision, on labelled rows
+========================  ============================================================
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from scipy.stats import beta, false_discovery_control, genpareto
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import _safe_indexing, check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import (
+    _num_samples,
+    check_is_fitted,
+    indexable,
+    validate_data,
+)
+
+from anomvae.exceptions import ModelFileError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+__all__ = [
+    "GPDTail",
+    "ThresholdCalibrator",
+    "benjamini_hochberg",
+    "best_f1_threshold",
+    "conformal_p_values",
+    "conformal_threshold",
+    "contamination_threshold",
+    "evt_threshold",
+    "fit_gpd_tail",
+    "min_calibration_rows",
+    "precision_threshold",
+]
+
+#: Fewest tail exceedances a generalised Pareto fit is attempted on. Shape and scale
+#: are barely identified below this; 50-100 exceedances are advisable.
+MIN_EXCEEDANCES = 10
+_EPS = 1e-9  # guards floor/ceil of products such as 0.01 * 1000 against rounding
+
+
+# ---------------------------------------------------------------- input helpers
+def _scores_1d(scores: ArrayLike, name: str = "scores") -> np.ndarray:
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _check_rate(value: float, name: str) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
+
+
+def _anomaly_labels(y: ArrayLike) -> np.ndarray:
+    """Boolean mask of anomalies from labels in either convention.
+
+    ``{0, 1}`` (1 = anomaly) or scikit-learn's outlier convention ``{-1, +1}``
+    (-1 = anomaly); booleans are read as True = anomaly. A vector of only 1s is
+    ambiguous (all anomalies, or all normal) and is refused.
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr.copy()
+    values = set(np.unique(arr).tolist())
+    if values <= {0, 1} and values != {1}:
+        return arr == 1
+    if values <= {-1, 1} and values != {1}:
+        return arr == -1
+    if values == {1}:
+        raise ValueError(
+            "labels are all 1, which is ambiguous: all anomalies in the {0, 1} "
+            "convention, all normal in scikit-learn's {-1, +1} convention; pass "
+            "booleans (True = anomaly) or labels that contain both classes"
+        )
+    raise ValueError(
+        f"labels must be 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly), got values "
+        f"{sorted(values)[:5]}"
+    )
+
+
+# ------------------------------------------------------------------ the rules
+def contamination_threshold(scores: ArrayLike, contamination: float) -> float:
+    r"""Classic rule: the :math:`1 - c` empirical quantile of (training) scores.
+
+    .. math:: t = \hat Q_{1-c}(s_1, \dots, s_n)
+
+    (linear interpolation between order statistics), so about a fraction ``c`` of
+    the given scores lie above ``t``. Nothing is promised about new data: when the
+    scores are the detector's own training scores they are optimistically biased.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more anomalous.
+    contamination : float in (0, 1)
+        Fraction of the scores to put above the threshold.
+
+    Returns
+    -------
+    float
+        The threshold; rows with ``score > t`` are flagged.
+    """
+    _check_rate(contamination, "contamination")
+    s = _scores_1d(scores)
+    if s.size == 0:
+        raise ValueError("contamination_threshold needs at least one score")
+    return float(np.quantile(s, 1.0 - contamination))
+
+
+def min_calibration_rows(target_fpr: float) -> int:
+    r"""Fewest calibration rows for which a conformal threshold at ``target_fpr``
+    exists.
+
+    .. math:: n_{\min} = \lceil 1/\alpha \rceil - 1
+
+    With fewer rows even the largest calibration score is not a high enough
+    quantile: the guarantee cannot be met by any threshold the data support.
+    """
+    _check_rate(target_fpr, "target_fpr")
+    return max(math.ceil(1.0 / target_fpr - _EPS) - 1, 1)
+
+
+def conformal_threshold(cal_scores: ArrayLike, target_fpr: float) -> float:
+    r"""Finite-sample conformal threshold for a false-positive rate ``target_fpr``.
+
+    With sorted calibration scores :math:`s_{(1)} \le \dots \le s_{(n)}` and
+    :math:`\alpha` = ``target_fpr``,
+
+    .. math::
+
+        t = s_{(k)}, \qquad k = \lceil (n + 1)(1 - \alpha) \rceil,
+
+    and a new score ``s`` is flagged when :math:`s > t`. If the new row and the
+    calibration rows are exchangeable (i.i.d. normal data scored by a detector
+    that did not see the calibration rows),
+
+    .. math::
+
+        \mathbb{E}[\mathrm{FPR}] = P(s > t)
+        = \frac{\lfloor \alpha (n + 1) \rfloor}{n + 1} \le \alpha,
+
+    with equality when :math:`\alpha(n+1)` is an integer. The flags equal
+    ``conformal_p_values(cal_scores, s) <= target_fpr``.
+
+    Parameters
+    ----------
+    cal_scores : array-like of shape (n,)
+        Anomaly scores of held-out normal rows.
+    target_fpr : float in (0, 1)
+        Largest acceptable expected false-positive rate :math:`\alpha`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        When ``n < ceil(1 / target_fpr) - 1`` (see :func:`min_calibration_rows`).
+
+    References
+    ----------
+    Vovk, Gammerman & Shafer, *Algorithmic Learning in a Random World* (2005);
+    Bates et al., "Testing for outliers with conformal p-values", Ann. Statist. (2023).
+    """
+    _check_rate(target_fpr, "target_fpr")
+    s = _scores_1d(cal_scores, "cal_scores")
+    n = s.size
+    n_allowed = math.floor(target_fpr * (n + 1) + _EPS)  # calibration rows above t
+    if n_allowed < 1:
+        raise ValueError(
+            f"a conformal threshold at target_fpr={target_fpr:g} needs at least "
+            f"{min_calibration_rows(target_fpr)} calibration scores "
+            f"(ceil(1/target_fpr) - 1), got {n}; pass more calibration rows or "
+            f"raise target_fpr"
+        )
+    k = n + 1 - n_allowed  # 1-based order statistic
+    return float(np.partition(s, k - 1)[k - 1])
+
+
+def conformal_p_values(cal_scores: ArrayLike, scores: ArrayLike) -> np.ndarray:
+    r"""Conformal p-values of new scores against calibration scores.
+
+    .. math:: p(s) = \frac{1 + \#\{i : s_i \ge s\}}{n + 1}
+
+    For a new row exchangeable with the calibration rows, :math:`p` is
+    super-uniform, :math:`P(p \le u) \le u` for all :math:`u` (uniform on
+    :math:`\{1/(n+1), \dots, 1\}` without ties): small p = evidence of an anomaly.
+
+    Parameters
+    ----------
+    cal_scores : array-like of shape (n,)
+        Anomaly scores of held-out normal rows.
+    scores : array-like of shape (m,)
+        Anomaly scores to test.
+
+    Returns
+    -------
+    ndarray of shape (m,)
+    """
+    cal = np.sort(_scores_1d(cal_scores, "cal_scores"))
+    s = np.asarray(scores, dtype=np.float64)
+    n_at_least = cal.size - np.searchsorted(cal, s, side="left")
+    return (1.0 + n_at_least) / (cal.size + 1.0)
+
+
+def benjamini_hochberg(p_values: ArrayLike, fdr: float) -> np.ndarray:
+    r"""Benjamini–Hochberg selection at false discovery rate ``fdr``.
+
+    With sorted p-values :math:`p_{(1)} \le \dots \le p_{(m)}`, reject the
+    :math:`k^\star` smallest, where
+
+    .. math:: k^\star = \max\{k : p_{(k)} \le k\,q / m\}.
+
+    On conformal p-values (which are positively dependent through the shared
+    calibration set) this keeps :math:`\mathbb{E}[V / \max(R, 1)] \le q\,m_0/m`.
+    Wraps :func:`scipy.stats.false_discovery_control`.
+
+    Parameters
+    ----------
+    p_values : array-like of shape (m,)
+    fdr : float in (0, 1)
+        Target false discovery rate :math:`q`.
+
+    Returns
+    -------
+    ndarray of bool, shape (m,)
+        True for the selected (flagged) rows.
+    """
+    _check_rate(fdr, "fdr")
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return np.zeros(p.shape, dtype=bool)
+    return np.asarray(false_discovery_control(p, method="bh") <= fdr)
+
+
+@dataclass(frozen=True)
+class GPDTail:
+    r"""A generalised Pareto fit to the top of a score sample (peaks over threshold).
+
+    Attributes
+    ----------
+    tail_start : float
+        :math:`u`, the :math:`(n-k)`-th order statistic; exceedances are
+        :math:`s - u` for the top :math:`k` scores.
+    shape, scale : float
+        :math:`\hat\xi, \hat\sigma` of the GPD fitted to the exceedances (location 0).
+    n_exceedances, n : int
+        :math:`k` and :math:`n`.
+    """
+
+    tail_start: float
+    shape: float
+    scale: float
+    n_exceedances: int
+    n: int
+
+    def quantile(self, risk: float) -> float:
+        r"""Score exceeded with probability ``risk``:
+
+        .. math::
+
+            q = u + \frac{\hat\sigma}{\hat\xi}
+                \left[\left(\frac{k}{n\,p}\right)^{\hat\xi} - 1\right]
+            \quad (\to u + \hat\sigma \log\tfrac{k}{n p} \text{ as } \hat\xi \to 0).
+        """
+        _check_rate(risk, "risk")
+        zeta = self.n_exceedances / self.n
+        if risk >= zeta:
+            raise ValueError(
+                f"risk={risk:g} is not below the fitted tail's probability "
+                f"{zeta:g} (= n_exceedances / n): EVT extrapolates beyond the data; "
+                f"lower risk, raise tail_fraction, or use method='fpr'"
+            )
+        log_ratio = math.log(zeta / risk)
+        xi = self.shape
+        growth = log_ratio if abs(xi) < 1e-12 else math.expm1(xi * log_ratio) / xi
+        return self.tail_start + self.scale * growth
+
+
+def fit_gpd_tail(cal_scores: ArrayLike, tail_fraction: float = 0.1) -> GPDTail:
+    r"""Fit a generalised Pareto distribution to the top ``tail_fraction`` of scores.
+
+    With :math:`k = \lfloor \text{tail\_fraction} \cdot n \rfloor` and
+    :math:`u = s_{(n-k)}`, the exceedances :math:`s_{(n-k+j)} - u` are fitted by
+    maximum likelihood (:data:`scipy.stats.genpareto`, location fixed at 0).
+    Pickands–Balkema–de Haan: above a high threshold, almost every continuous
+    distribution's excesses are approximately GPD.
+
+    Raises
+    ------
+    ValueError
+        With fewer than :data:`MIN_EXCEEDANCES` exceedances, or a tied top.
+    """
+    _check_rate(tail_fraction, "tail_fraction")
+    s = np.sort(_scores_1d(cal_scores, "cal_scores"))
+    n = s.size
+    k = math.floor(tail_fraction * n + _EPS)
+    if k < MIN_EXCEEDANCES or k >= n:
+        need = math.ceil(MIN_EXCEEDANCES / tail_fraction - _EPS)
+        raise ValueError(
+            f"a generalised Pareto tail needs at least {MIN_EXCEEDANCES} exceedances: "
+            f"with tail_fraction={tail_fraction:g} that is at least {need} "
+            f"calibration scores, got {n}; pass more calibration rows or raise "
+            f"tail_fraction"
+        )
+    u = float(s[n - k - 1])
+    excess = s[n - k :] - u
+    unit = float(excess.mean())
+    if unit <= 0.0:
+        raise ValueError("the top calibration scores are all tied; no tail to fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        shape, _, scale = genpareto.fit(excess / unit, floc=0.0)
+    return GPDTail(u, float(shape), float(scale) * unit, k, n)
+
+
+def evt_threshold(
+    cal_scores: ArrayLike, risk: float, *, tail_fraction: float = 0.1
+) -> float:
+    r"""Peaks-over-threshold estimate of the score exceeded with probability ``risk``.
+
+    :func:`fit_gpd_tail` then :meth:`GPDTail.quantile`:
+
+    .. math::
+
+        t = u + \frac{\hat\sigma}{\hat\xi}
+            \left[\left(\frac{k}{n\,p}\right)^{\hat\xi} - 1\right].
+
+    Unlike :func:`conformal_threshold` this reaches risks far below
+    :math:`1/(n+1)` (e.g. 1e-4 from a few thousand rows), at the price of an
+    asymptotic rather than finite-sample guarantee.
+    """
+    return fit_gpd_tail(cal_scores, tail_fraction).quantile(risk)
+
+
+def _require_anomalies(anomalies: np.ndarray) -> None:
+    if not anomalies.any():
+        raise ValueError(
+            "the labels contain no anomalies (1, or -1 in the -1/+1 convention); "
+            "choosing a threshold by F1 or precision needs labelled anomalies among "
+            "the validation rows. Add some, or calibrate on normal rows alone with "
+            "method='fpr'"
+        )
+
+
+def _cutoff_table(
+    scores: ArrayLike, y: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Thresholds between distinct scores (descending) with TP/FP counts above each."""
+    s = _scores_1d(scores)
+    anomalies = _anomaly_labels(y)
+    if anomalies.shape != s.shape:
+        raise ValueError(f"{s.size} scores but {anomalies.size} labels")
+    _require_anomalies(anomalies)
+    n_anomalies = int(anomalies.sum())
+    order = np.argsort(-s, kind="stable")
+    s, hit = s[order], anomalies[order]
+    last_of_tie = np.r_[s[1:] != s[:-1], True]
+    tp, fp = np.cumsum(hit)[last_of_tie], np.cumsum(~hit)[last_of_tie]
+    cut = s[last_of_tie]  # flag every score >= cut[i] ...
+    below = np.r_[cut[1:], np.nextafter(cut[-1], -np.inf)]
+    mid = below + (cut - below) / 2.0
+    thresholds = np.where(mid < cut, mid, below)  # ... i.e. every score > thresholds[i]
+    return thresholds, tp, fp, n_anomalies
+
+
+def best_f1_threshold(scores: ArrayLike, y: ArrayLike) -> float:
+    r"""Threshold maximising F1 of the flags ``score > t`` on labelled rows.
+
+    .. math:: F_1(t) = \frac{2\,TP(t)}{2\,TP(t) + FP(t) + FN(t)}
+
+    Candidates lie midway between consecutive distinct scores; ties in F1 go to the
+    higher threshold (fewer flags).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more anomalous.
+    y : array-like of shape (n,)
+        1 = anomaly, 0 = normal (or -1 = anomaly, +1 = normal).
+    """
+    thresholds, tp, fp, n_anomalies = _cutoff_table(scores, y)
+    f1 = 2.0 * tp / (tp + fp + n_anomalies)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def precision_threshold(
+    scores: ArrayLike, y: ArrayLike, target_precision: float
+) -> float:
+    r"""Lowest threshold (highest recall) whose flags reach ``target_precision``.
+
+    .. math::
+
+        t = \min\{t : \mathrm{precision}(t) = \tfrac{TP(t)}{TP(t) + FP(t)}
+        \ge \pi\}
+
+    Raises a ValueError naming the best achievable precision when none reaches it.
+    """
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision must be in (0, 1], got {target_precision}")
+    thresholds, tp, fp, _ = _cutoff_table(scores, y)
+    precision = tp / (tp + fp)
+    ok = np.flatnonzero(precision >= target_precision - _EPS)
+    if ok.size == 0:
+        raise ValueError(
+            f"no threshold reaches precision {target_precision:g} on these labels "
+            f"(best achievable: {precision.max():.3g}); lower target_precision or "
+            f"use a better detector"
+        )
+    return float(thresholds[ok[-1]])
+
+
+# ------------------------------------------------------------ meta-estimator
+def _anomaly_scores(detector: Any, X: Any) -> np.ndarray:
+    """``-score_samples``: the one place the sign flips (higher = more anomalous)."""
+    return -np.asarray(detector.score_samples(X), dtype=np.float64)
+
+
+def _split_rows(
+    n: int, calibration_size: float, rng: np.random.RandomState, strata: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random (stratified when ``strata`` is given) fit / calibration row indices."""
+    is_int = isinstance(calibration_size, Integral)
+    n_cal = int(calibration_size) if is_int else math.ceil(calibration_size * n)
+    if n < 2 or n_cal >= n:
+        raise ValueError(
+            f"calibration_size={calibration_size!r} with n_samples={n} leaves no "
+            f"rows to fit the detector; pass more rows or a smaller calibration_size"
+        )
+    groups = (
+        [np.arange(n)]
+        if strata is None
+        else [np.flatnonzero(strata == v) for v in (False, True)]
+    )
+    cal = [rng.permutation(g)[: math.ceil(n_cal * g.size / n - _EPS)] for g in groups]
+    cal_idx = np.sort(np.concatenate(cal))
+    return np.setdiff1d(np.arange(n), cal_idx), cal_idx
+
+
+_GUARANTEES = {
+    "contamination": "about a fraction {contamination:g} of the calibration rows is "
+    "flagged; no guarantee on new data",
+    "fpr": "E[false-positive rate] <= {target_fpr:g} on new rows exchangeable with "
+    "the calibration rows (finite-sample)",
+    "conformal": "P(p <= {target_fpr:g}) <= {target_fpr:g} for new normal rows "
+    "(finite-sample)",
+    "conformal+fdr": "predict() on a batch: Benjamini-Hochberg selection, false "
+    "discovery rate <= {fdr:g}; per row P(p <= {target_fpr:g}) <= {target_fpr:g}",
+    "evt": "P(score > threshold) ~= {risk:g} (asymptotic, generalised Pareto tail)",
+    "f1": "maximal F1 on the labelled calibration rows (empirical)",
+    "precision": "precision >= {target_precision:g} on the labelled calibration rows "
+    "(empirical)",
+}
+_SUPERVISED = ("f1", "precision")
+
+
+class ThresholdCalibrator(OutlierMixin, BaseEstimator):
+    r"""Calibrate the alarm threshold of any detector with ``score_samples``.
+
+    A meta-estimator in the manner of
+    :class:`~sklearn.model_selection.FixedThresholdClassifier`: ``fit`` holds out a
+    random calibration split of ``X``, fits ``clone(detector)`` as ``detector_`` on
+    the rest, and sets ``threshold_`` from the calibration rows' anomaly scores
+    :math:`s = -\text{score\_samples}(X)`. A row is an anomaly when
+    :math:`s > \text{threshold\_}`. A pre-fitted detector wrapped in
+    :class:`~sklearn.frozen.FrozenEstimator` is not refitted: every row of ``X`` is
+    a calibration row.
+
+    Parameters
+    ----------
+    detector : estimator with ``fit`` and ``score_samples``
+        Any outlier detector (higher ``score_samples`` = more normal): anomvae's,
+        or scikit-learn's such as :class:`~sklearn.ensemble.IsolationForest`.
+    method : {"fpr", "conformal", "evt", "contamination", "f1", "precision"}, \
+            default="fpr"
+        ``"fpr"``: conformal quantile of the calibration scores,
+        :math:`\mathbb{E}[\mathrm{FPR}] \le` ``target_fpr``
+        (:func:`conformal_threshold`). ``"conformal"``: flag rows whose conformal
+        p-value is ``<= target_fpr`` (the same flags as ``"fpr"``), or, with
+        ``fdr``, the Benjamini–Hochberg selection of each batch. ``"evt"``:
+        generalised Pareto tail, threshold exceeded with probability ``risk``.
+        ``"contamination"``: the classic ``1 - contamination`` quantile of the
+        training scores (no split; no guarantee). ``"f1"`` / ``"precision"``:
+        labelled calibration rows (``fit(X, y)`` or :meth:`calibrate`), best F1
+        or at least ``target_precision``.
+    target_fpr : float in (0, 1), default=0.01
+        Expected false-positive rate :math:`\alpha` for ``"fpr"``, significance
+        level of the p-values for ``"conformal"``. Needs at least
+        ``ceil(1 / target_fpr) - 1`` calibration rows.
+    fdr : float in (0, 1) or None, default=None
+        ``"conformal"`` only: if set, :meth:`predict` flags the BH selection of the
+        batch it is given (a batch decision: a row's flag depends on the other rows).
+    calibration_size : float in (0, 1) or int, default=0.2
+        Fraction (rounded up) or number of ``fit`` rows held out for calibration.
+    risk : float in (0, 1), default=1e-4
+        ``"evt"``: tail probability of the threshold; must be below
+        ``tail_fraction``.
+    tail_fraction : float in (0, 1), default=0.1
+        ``"evt"``: share of the calibration scores that form the fitted tail (at
+        least :data:`MIN_EXCEEDANCES` rows).
+    contamination : float in (0, 0.5], default=0.05
+        ``"contamination"``: fraction of training rows flagged.
+    target_precision : float in (0, 1], default=0.9
+        ``"precision"``: precision to reach with the highest recall.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fit / calibration split.
+
+    Attributes
+    ----------
+    detector_ : estimator
+        The fitted detector (the wrapped estimator itself for a FrozenEstimator).
+    threshold_ : float
+        Anomaly-score threshold: rows with ``-score_samples(X) > threshold_`` are
+        anomalies.
+    offset_ : float
+        ``-threshold_``, so that ``decision_function = score_samples - offset_``.
+    calibration_scores_ : ndarray of shape (n,)
+        Sorted anomaly scores of the normal calibration rows (the training rows
+        for ``"contamination"``); the reference of :meth:`p_values`.
+    n_calibration_ : int
+        Rows the threshold was calibrated on (labelled anomalies included).
+    calibration_report_ : dict
+        JSON-serialisable facts: method, target, rows, threshold, guarantee, and
+        the fitted tail (``"evt"``) or achieved F1 / precision / recall.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` had string column names.
+
+    See Also
+    --------
+    conformal_threshold, conformal_p_values, benjamini_hochberg, evt_threshold
+
+    Notes
+    -----
+    The finite-sample guarantees hold when new normal rows are exchangeable with
+    the calibration rows and the detector never saw the calibration rows; call
+    :meth:`recalibrate` on fresh normal data when the data drift.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from anomvae.calibration import ThresholdCalibrator
+    >>> X = np.random.default_rng(0).normal(size=(2000, 3))
+    >>> cal = ThresholdCalibrator(
+    ...     IsolationForest(random_state=0), target_fpr=0.01, random_state=0
+    ... ).fit(X)
+    >>> cal.n_calibration_
+    400
+    >>> cal.predict([[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]])
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "detector": [HasMethods(["fit", "score_samples"])],
+        "method": [
+            StrOptions({"fpr", "conformal", "evt", "contamination", *_SUPERVISED})
+        ],
+        "target_fpr": [Interval(Real, 0, 1, closed="neither")],
+        "fdr": [Interval(Real, 0, 1, closed="neither"), None],
+        "calibration_size": [
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "risk": [Interval(Real, 0, 1, closed="neither")],
+        "tail_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "target_precision": [Interval(Real, 0, 1, closed="right")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        detector: Any,
+        *,
+        method: str = "fpr",
+        target_fpr: float = 0.01,
+        fdr: float | None = None,
+        calibration_size: float = 0.2,
+        risk: float = 1e-4,
+        tail_fraction: float = 0.1,
+        contamination: float = 0.05,
+        target_precision: float = 0.9,
+        random_state: Any = None,
+    ) -> None:
+        self.detector = detector
+        self.method = method
+        self.target_fpr = target_fpr
+        self.fdr = fdr
+        self.calibration_size = calibration_size
+        self.risk = risk
+        self.tail_fraction = tail_fraction
+        self.contamination = contamination
+        self.target_precision = target_precision
+        self.random_state = random_state
+
+    # ------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=False)  # detector validated later
+    def fit(self, X: Any, y: Any = None) -> ThresholdCalibrator:
+        """Fit ``clone(detector)`` on part of ``X`` and calibrate on the rest.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Normal training data (for ``"f1"`` / ``"precision"``: labelled data).
+        y : array-like of shape (n_samples,), default=None
+            ``"f1"`` / ``"precision"`` only, required there: 1 = anomaly, 0 =
+            normal (or -1 / +1). The split is stratified and known anomalies are
+            kept out of the detector's training rows. Ignored by the other
+            methods, which assume every row of ``X`` is normal.
+
+        Returns
+        -------
+        self : ThresholdCalibrator
+        """
+        self._check_options()
+        (X,) = indexable(X)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        n = _num_samples(X)
+        anomalies = self._labels(y, n) if self.method in _SUPERVISED else None
+        frozen = isinstance(self.detector, FrozenEstimator)
+        if frozen or self.method == "contamination":
+            fit_idx = cal_idx = np.arange(n)
+        else:
+            rng = check_random_state(self.random_state)
+            fit_idx, cal_idx = _split_rows(n, self.calibration_size, rng, anomalies)
+        if anomalies is not None:
+            fit_idx = fit_idx[~anomalies[fit_idx]]
+        self._check_rows(cal_idx.size, "the calibration split", n)
+
+        if frozen:
+            check_is_fitted(self.detector.estimator)
+            self.detector_ = self.detector.estimator
+            source = f"all {n} rows passed to fit() (frozen, pre-fitted detector)"
+        else:
+            self.detector_ = clone(self.detector).fit(_safe_indexing(X, fit_idx))
+            source = (
+                f"the {n} training rows themselves"
+                if self.method == "contamination"
+                else f"{cal_idx.size} held-out rows of the {n} passed to fit(); "
+                f"detector fitted on {fit_idx.size}"
+            )
+        if hasattr(self.detector_, "n_features_in_"):
+            self.n_features_in_ = self.detector_.n_features_in_
+        cal_y = None if anomalies is None else anomalies[cal_idx]
+        self._calibrate(_safe_indexing(X, cal_idx), cal_y, source)
+        return self
+
+    def calibrate(self, X: Any, y: Any = None) -> ThresholdCalibrator:
+        """Recompute the threshold on new rows with the fitted ``detector_``.
+
+        The detector is not retrained. Parameters may have been changed with
+        ``set_params`` since ``fit`` (for example a new ``target_fpr``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Validation rows the detector did not train on.
+        y : array-like of shape (n_samples,), default=None
+            1 = anomaly, 0 = normal (or -1 / +1). Required for ``"f1"`` /
+            ``"precision"``; for the other methods, rows labelled anomalous are
+            dropped before calibrating.
+
+        Returns
+        -------
+        self : ThresholdCalibrator
+        """
+        return self._recompute(X, y, "calibrate()")
+
+    def recalibrate(self, X_normal: Any) -> ThresholdCalibrator:
+        """Re-fit only the threshold on fresh normal rows (no retraining).
+
+        For drifting data in scheduled jobs: the network stays as it is, the
+        threshold and the p-value reference follow the new normal data, and the
+        new calibration is saved with the model. Not for ``"f1"`` / ``"precision"``,
+        which need labels: use :meth:`calibrate` there.
+
+        Parameters
+        ----------
+        X_normal : array-like of shape (n_samples, n_features)
+            Recent rows believed normal, unseen by the detector.
+
+        Returns
+        -------
+        self : ThresholdCalibrator
+        """
+        if self.method in _SUPERVISED:
+            raise ValueError(
+                f"method={self.method!r} chooses the threshold from labelled rows; "
+                f"call calibrate(X_val, y_val) instead of recalibrate()"
+            )
+        return self._recompute(X_normal, None, "recalibrate()")
+
+    def _recompute(self, X: Any, y: Any, caller: str) -> ThresholdCalibrator:
+        check_is_fitted(self)
+        self._validate_params()
+        self._check_options()
+        self._check_features(X)
+        anomalies = None
+        if self.method in _SUPERVISED:
+            anomalies = self._labels(y, _num_samples(X))
+        elif y is not None:
+            normal_rows = ~_anomaly_labels(y)
+            if normal_rows.size != _num_samples(X):
+                raise ValueError(f"X has {_num_samples(X)} rows, y {normal_rows.size}")
+            X = _safe_indexing(X, np.flatnonzero(normal_rows))
+        self._check_rows(_num_samples(X), caller, None)
+        self._calibrate(X, anomalies, f"{_num_samples(X)} rows passed to {caller}")
+        return self
+
+    def _check_options(self) -> None:
+        if self.fdr is not None and self.method != "conformal":
+            raise ValueError(
+                f"fdr={self.fdr} applies only to method='conformal'; got "
+                f"method={self.method!r}"
+            )
+        if self.method == "evt" and self.risk >= self.tail_fraction:
+            raise ValueError(
+                f"risk={self.risk:g} must be below tail_fraction="
+                f"{self.tail_fraction:g}: EVT extrapolates beyond the empirical tail. "
+                f"For risks the data resolve, use method='fpr'"
+            )
+
+    def _check_rows(self, n_rows: int, where: str, n_total: int | None) -> None:
+        """Refuse too few calibration rows, before any training happens."""
+        if self.method in ("fpr", "conformal"):
+            need = min_calibration_rows(self.target_fpr)
+            what = f"target_fpr={self.target_fpr:g} needs at least {need}"
+            why, knob = "ceil(1/target_fpr) - 1", "target_fpr"
+        elif self.method == "evt":
+            need = math.ceil(MIN_EXCEEDANCES / self.tail_fraction - _EPS)
+            what = f"tail_fraction={self.tail_fraction:g} needs at least {need}"
+            why, knob = f"{MIN_EXCEEDANCES} tail exceedances", "tail_fraction"
+        else:
+            return
+        if n_rows >= need:
+            return
+        if n_total is None:
+            fix = f"pass at least {need} rows"
+            has = f"{n_rows} rows"
+        else:
+            has = f"{n_rows} of the {n_total} rows"
+            fix = f"set calibration_size to an int >= {need}"
+            if not isinstance(self.calibration_size, Integral):
+                total = math.ceil(need / self.calibration_size - _EPS)
+                fix = f"pass at least {total} rows, {fix}"
+        raise ValueError(
+            f"method={self.method!r} with {what} calibration rows ({why}), but "
+            f"{where} has {has}; {fix}, or raise {knob}"
+        )
+
+    def _labels(self, y: Any, n: int) -> np.ndarray:
+        if y is None:
+            raise ValueError(
+                f"method={self.method!r} needs labels: fit(X, y) with y = 1 for known "
+                f"anomalies and 0 for normal rows, or a FrozenEstimator detector and "
+                f"calibrate(X_val, y_val)"
+            )
+        anomalies = _anomaly_labels(y)
+        if anomalies.size != n:
+            raise ValueError(f"X has {n} rows but y has {anomalies.size} labels")
+        _require_anomalies(anomalies)
+        return anomalies
+
+    def _calibrate(self, X: Any, anomalies: np.ndarray | None, source: str) -> None:
+        """Set threshold_, calibration_scores_ and the report from calibration rows."""
+        s = _anomaly_scores(self.detector_, X)
+        normal = s if anomalies is None else s[~anomalies]
+        extra: dict[str, Any] = {}
+        if self.method == "contamination":
+            threshold = contamination_threshold(normal, self.contamination)
+            extra["flagged_fraction"] = float(np.mean(normal > threshold))
+        elif self.method in ("fpr", "conformal"):
+            threshold = conformal_threshold(normal, self.target_fpr)
+            extra.update(_conformal_fpr_facts(normal.size, self.target_fpr))
+            if self.fdr is not None:
+                extra["fdr"] = self.fdr
+        elif self.method == "evt":
+            tail = fit_gpd_tail(normal, self.tail_fraction)
+            threshold = tail.quantile(self.risk)
+            extra["tail"] = asdict(tail)
+        else:
+            assert anomalies is not None
+            threshold = (
+                best_f1_threshold(s, anomalies)
+                if self.method == "f1"
+                else precision_threshold(s, anomalies, self.target_precision)
+            )
+            extra.update(_flag_stats(s, anomalies, threshold))
+        self.threshold_ = float(threshold)
+        self.calibration_scores_ = np.sort(normal)
+        self.n_calibration_ = int(s.size)
+        params = self.get_params(deep=False)
+        self.calibration_report_ = {
+            "method": self.method,
+            "detector": type(self.detector_).__name__,
+            "guarantee": _GUARANTEES[
+                "conformal+fdr" if self.fdr is not None else self.method
+            ].format(**params),
+            "calibrated_on": source,
+            "n_calibration": self.n_calibration_,
+            "n_calibration_normal": int(normal.size),
+            "threshold": self.threshold_,
+            **extra,
+        }
+
+    # ------------------------------------------------------------- scoring
+    @property
+    def offset_(self) -> float:
+        """``-threshold_``: ``decision_function = score_samples - offset_``."""
+        return -self.threshold_
+
+    def _anomaly_score(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        self._check_features(X)
+        return _anomaly_scores(self.detector_, X)
+
+    def _check_features(self, X: Any) -> None:
+        """Column checks are the detector's job; ours only where it keeps none."""
+        if not hasattr(self.detector_, "n_features_in_"):
+            validate_data(self, X, skip_check_array=True, reset=False)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """The detector's ``score_samples`` (higher = more normal).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return -self._anomaly_score(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``threshold_ - s`` with ``s = -score_samples(X)``: negative = anomaly.
+
+        Equals ``score_samples(X) - offset_``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        s = self._anomaly_score(X)
+        return self.threshold_ - s
+
+    def p_values(self, X: Any) -> np.ndarray:
+        """Conformal p-values of the rows of ``X`` (:func:`conformal_p_values`).
+
+        Small = anomalous; super-uniform for new normal rows. Not available for
+        ``"contamination"``, whose calibration scores are the detector's own
+        (optimistically biased) training scores.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values in ``{1/(n+1), ..., 1}``, ``n = calibration_scores_.size``.
+        """
+        if self.method == "contamination":
+            raise ValueError(
+                "p-values need held-out calibration rows, but method='contamination' "
+                "calibrates on the detector's own training rows (biased p-values); "
+                "use method='fpr' or 'conformal'"
+            )
+        s = self._anomaly_score(X)
+        return conformal_p_values(self.calibration_scores_, s)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for normal rows, -1 for anomalies (``decision_function < 0``).
+
+        With ``method="conformal"`` and ``fdr`` set, the rows selected by
+        Benjamini–Hochberg among the rows of ``X``: a batch decision.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+        """
+        if self.method == "conformal" and self.fdr is not None:
+            flagged = benjamini_hochberg(self.p_values(X), self.fdr)
+        else:
+            flagged = self.decision_function(X) < 0
+        return np.where(flagged, -1, 1)
+
+    # ----------------------------------------------------------- reporting
+    def report(self) -> str:
+        """A short human-readable account of what was calibrated on what."""
+        check_is_fitted(self)
+        r = self.calibration_report_
+        lines = [
+            f"ThresholdCalibrator(method={r['method']!r}) around {r['detector']}",
+            f"  guarantee: {r['guarantee']}",
+            f"  calibrated on: {r['calibrated_on']}",
+            f"  threshold: {r['threshold']:.6g} (anomaly score = -score_samples; "
+            f"higher is flagged)",
+        ]
+        if "expected_fpr" in r:
+            lines.append(
+                f"  FPR on new normal rows: {r['expected_fpr']:.4g} in expectation, "
+                f"<= {r['fpr_upper_95']:.4g} with 95% probability over the "
+                f"calibration draw"
+            )
+        if "tail" in r:
+            t = r["tail"]
+            lines.append(
+                f"  GPD tail: shape={t['shape']:.3g}, scale={t['scale']:.3g} over "
+                f"{t['n_exceedances']} exceedances above {t['tail_start']:.4g}"
+            )
+        if "f1" in r:
+            lines.append(
+                f"  on calibration rows: F1={r['f1']:.3f}, precision="
+                f"{r['precision']:.3f}, recall={r['recall']:.3f}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, X_new: Any = None, ax: Axes | None = None) -> Axes:
+        """Histogram of calibration scores (and of ``X_new``) with the threshold.
+
+        Needs matplotlib (``pip install anomvae[plot]``).
+
+        Parameters
+        ----------
+        X_new : array-like of shape (n_samples, n_features), default=None
+            New rows whose scores are drawn over the calibration scores.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; a new figure when None.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from anomvae.plotting import plot_score_distribution
+
+        check_is_fitted(self)
+        new = None if X_new is None else self._anomaly_score(X_new)
+        return plot_score_distribution(
+            self.calibration_scores_, new, threshold=self.threshold_, ax=ax
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.detector)
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.non_deterministic = inner.non_deterministic
+        tags.target_tags.required = self.method in _SUPERVISED
+        return tags
+
+    # --------------------------------------------------------- persistence
+    def save(self, path: Any) -> None:
+        """Write the detector and its calibration to ``path``, no pickle.
+
+        Read it back with :func:`anomvae.persistence.load`: the loaded calibrator
+        wraps the detector in a :class:`~sklearn.frozen.FrozenEstimator`, so
+        ``fit`` on it (or on its clone) recalibrates without retraining. Only
+        anomvae detectors can be saved this way.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from anomvae.persistence import save
+
+        save(self, path)
+
+    def _to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        check_is_fitted(self)
+        to_state = getattr(self.detector_, "_to_state", None)
+        if to_state is None:
+            raise TypeError(
+                f"only anomvae detectors can be saved; {type(self.detector_).__name__} "
+                f"has no safe file format. Persist this calibrator with joblib "
+                f"instead (which runs arbitrary code on load: trusted files only)"
+            )
+        config, arrays = to_state()
+        params = self.get_params(deep=False)
+        del params["detector"]
+        if not isinstance(params["random_state"], Integral):
+            params["random_state"] = None  # a RandomState instance is not JSON
+        names = getattr(self, "feature_names_in_", None)
+        config = {**config}
+        config["calibrator"] = {
+            "params": params,
+            "threshold": self.threshold_,
+            "n_calibration": self.n_calibration_,
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(c) for c in names],
+            "report": self.calibration_report_,
+        }
+        arrays = {**arrays, "calibrator/calibration_scores": self.calibration_scores_}
+        return config, arrays
+
+    @classmethod
+    def _from_state(
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> ThresholdCalibrator:
+        from anomvae.persistence import detector_from_state
+
+        config, arrays = dict(config), dict(arrays)
+        try:
+            state = config.pop("calibrator")
+            scores = arrays.pop("calibrator/calibration_scores")
+            detector = detector_from_state(config, arrays)
+            calibrator = cls(FrozenEstimator(detector), **state["params"])
+            calibrator.detector_ = detector
+            calibrator.threshold_ = float(state["threshold"])
+            calibrator.n_calibration_ = int(state["n_calibration"])
+            calibrator.n_features_in_ = int(state["n_features_in"])
+            calibrator.calibration_report_ = dict(state["report"])
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(
+                f"unreadable calibrator state in model file: {exc!r}"
+            ) from exc
+        calibrator.calibration_scores_ = np.sort(np.asarray(scores, dtype=np.float64))
+        if state.get("feature_names_in") is not None:
+            calibrator.feature_names_in_ = np.asarray(
+                state["feature_names_in"], dtype=object
+            )
+        return calibrator
+
+
+def _conformal_fpr_facts(n: int, target_fpr: float) -> dict[str, float]:
+    r"""Expected FPR of the conformal threshold and its 95% upper bound.
+
+    Given the calibration draw, the FPR of :math:`t = s_{(k)}` on continuous
+    scores is :math:`1 - F(s_{(k)}) \sim \mathrm{Beta}(m, n + 1 - m)` with
+    :math:`m = n + 1 - k = \lfloor \alpha (n+1) \rfloor`.
+    """
+    m = math.floor(target_fpr * (n + 1) + _EPS)
+    return {
+        "expected_fpr": m / (n + 1),
+        "fpr_upper_95": float(beta.ppf(0.95, m, n + 1 - m)),
+    }
+
+
+def _flag_stats(
+    scores: np.ndarray, anomalies: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """Precision, recall and F1 of the flags ``scores > threshold``."""
+    flagged = scores > threshold
+    tp = int(np.sum(flagged & anomalies))
+    precision = tp / max(int(flagged.sum()), 1)
+    recall = tp / max(int(anomalies.sum()), 1)
+    f1 = 2 * tp / max(int(flagged.sum()) + int(anomalies.sum()), 1)
+    return {"precision": precision, "recall": recall, "f1": f1}
