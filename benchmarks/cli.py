@@ -1,0 +1,293 @@
+"""Command line: ``python -m benchmarks [OPTIONS]`` runs the benchmark; the
+``speed``, ``report`` and ``list`` commands do the rest.
+
+Expected duration on 2 CPU cores: ``--quick`` (13 datasets, 3 seeds, training
+halves cut to 10,000 rows) about 20 minutes, most of it in the neural detectors
+and OneClassSVM on shuttle, aloi and campaign; the full suite (every dataset, 5
+seeds, training halves cut to 20,000 rows) several hours. There is no per-fit
+timeout (on 2 shared cores one would measure the machine's load, not the
+detector); interrupt with Ctrl-C and continue with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchmarks.data import (
+    DEFAULT_DATA_DIR,
+    QUICK_MAX_TRAIN_ROWS,
+    QUICK_SUITE,
+    find_datasets,
+)
+from benchmarks.registry import ANOMVAE, BASELINES, DESCRIPTIONS, REGISTRY
+
+__all__ = ["app", "main"]
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+FULL_MAX_TRAIN_ROWS = 20_000
+FULL_SEEDS = 5
+QUICK_SEEDS = 3
+
+app = typer.Typer(
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def resolve_detectors(spec: str | None) -> list[str]:
+    """Comma-separated detector names; ``anomvae`` and ``baselines`` are groups."""
+    groups = {"anomvae": list(ANOMVAE), "baselines": list(BASELINES)}
+    names: list[str] = []
+    for item in _names(spec) or [*ANOMVAE, *BASELINES]:
+        for name in groups.get(item, [item]):
+            if name not in REGISTRY:
+                raise KeyError(
+                    f"unknown detector {name!r}; choose from "
+                    f"{', '.join(REGISTRY)}, anomvae, baselines"
+                )
+            if name not in names:
+                names.append(name)
+    return names
+
+
+@app.callback(invoke_without_command=True)
+def run(
+    ctx: typer.Context,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help=f"{len(QUICK_SUITE)} varied datasets, {QUICK_SEEDS} seeds, "
+            f"training halves cut to {QUICK_MAX_TRAIN_ROWS} rows.",
+        ),
+    ] = False,
+    data: Annotated[
+        Path, typer.Option(help="Folder of .npz files (X raw, y == 1 anomaly).")
+    ] = DEFAULT_DATA_DIR,
+    datasets: Annotated[
+        str | None, typer.Option(help="Comma-separated dataset names (file stems).")
+    ] = None,
+    detectors: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated detector names, or 'anomvae', 'baselines'."),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help=f"Seeds 0..N-1 [default: {FULL_SEEDS}, {QUICK_SEEDS} quick]"
+        ),
+    ] = None,
+    max_train_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Cut each training half to this many rows; 0 = no cut "
+            f"[default: {FULL_MAX_TRAIN_ROWS}, {QUICK_MAX_TRAIN_ROWS} quick].",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_OUT,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip rows already in OUT/results.csv.")
+    ] = False,
+    refit_variants: Annotated[
+        bool,
+        typer.Option(
+            "--refit-variants",
+            help="Fit each vae[score=...] separately instead of rescoring vae's fit.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No per-row log.")
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
+    ] = None,
+) -> None:
+    """Run the benchmark (the full suite unless --quick) and write the report.
+
+    Writes OUT/results.csv row by row, then OUT/summary.md, auroc.png and
+    readme_section.md. On 2 CPU cores --quick takes about 20 minutes, the full
+    suite several hours; there is no per-fit timeout: interrupt with Ctrl-C and
+    continue with --resume.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    _set_threads(threads)
+    from benchmarks.report import write_report
+    from benchmarks.runner import MissingDetectorError, ResumeError, run_benchmark
+
+    try:
+        names = resolve_detectors(detectors)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0]), code=2) from None
+    wanted = _names(datasets)
+    if quick and wanted is None:
+        available = {p.stem for p in Path(data).glob("*.npz")}
+        missing = [n for n in QUICK_SUITE if n not in available]
+        if missing:
+            typer.echo(f"warning: quick-suite datasets missing: {missing}", err=True)
+        wanted = [n for n in QUICK_SUITE if n in available]
+    try:
+        paths = find_datasets(data, wanted)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc), code=2) from None
+    n_seeds = seeds or (QUICK_SEEDS if quick else FULL_SEEDS)
+    cap = max_train_rows
+    if cap is None:
+        cap = QUICK_MAX_TRAIN_ROWS if quick else FULL_MAX_TRAIN_ROWS
+    settings = {
+        "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
+        "suite": _suite_name(quick, datasets),
+        "data_dir": str(data),
+        "datasets": [p.stem for p in paths],
+        "detectors": names,
+    }
+    try:
+        run_benchmark(
+            paths,
+            names,
+            range(n_seeds),
+            out,
+            max_train_rows=cap or None,
+            resume=resume,
+            refit_variants=refit_variants,
+            settings=settings,
+            required=[n for n in names if n in BASELINES],
+            log=(lambda _: None) if quiet else _log,
+        )
+    except ResumeError as exc:
+        raise _fail(str(exc), code=2) from None
+    except MissingDetectorError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        write_report(out)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {out}/results.csv, summary.md, auroc.png, readme_section.md")
+
+
+def _suite_name(quick: bool, datasets: str | None) -> str:
+    if datasets is not None:
+        return "custom (quick settings)" if quick else "custom"
+    return "quick" if quick else "full"
+
+
+def _set_threads(threads: int | None) -> None:
+    """Set torch's thread count. On a loaded machine the default (one per core)
+    can make small networks many times slower than one thread, so timings are
+    only comparable at the same setting, which ``run.json`` records."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def speed(
+    data: Annotated[
+        Path, typer.Option(help="Folder of .npz files.")
+    ] = DEFAULT_DATA_DIR,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_OUT,
+    cases: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: small, medium, wide, fit_check."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Runs per detector; the fastest counts.")
+    ] = 1,
+) -> None:
+    """Fit and score time of anomvae's VAE and AE against PyOD's, as ratios.
+
+    Cases: small (cardio, 1,647 x 21), medium (aloi, 48,026 x 27), wide (w7a,
+    10,000 x 300) and fit_check (backdoor, 60,000 x 196, anomvae only, goal
+    <= 60 s). All four take roughly 10-15 minutes on 2 cores per repeat.
+    """
+    _set_threads(threads)
+    from benchmarks.speed import SPEED_CASES, run_speed
+
+    wanted = _names(cases)
+    chosen = [c for c in SPEED_CASES if wanted is None or c.name in wanted]
+    if not chosen:
+        raise _fail(f"no speed case among {wanted}", code=2)
+    command = "python -m benchmarks speed " + shlex.join(sys.argv[2:])
+    try:
+        md = run_speed(
+            data, out, chosen, repeats=repeats, command=command.strip(), log=_log
+        )
+    except FileNotFoundError as exc:
+        raise _fail(str(exc), code=2) from None
+    typer.echo(md.read_text())
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder with results.csv.")] = DEFAULT_OUT,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also replace the section between <!-- benchmarks:start --> and "
+            "<!-- benchmarks:end --> in this file."
+        ),
+    ] = None,
+) -> None:
+    """Rebuild summary.md, auroc.png and readme_section.md from results.csv."""
+    from benchmarks.report import embed_in_readme, write_report
+
+    if not (out / "results.csv").exists():
+        raise _fail(f"no results.csv in {out}", code=2)
+    try:
+        write_report(out)
+        if readme is not None:
+            embed_in_readme(readme, out / "readme_section.md")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo((out / "summary.md").read_text())
+
+
+@app.command("list")
+def list_(
+    data: Annotated[
+        Path, typer.Option(help="Folder of .npz files.")
+    ] = DEFAULT_DATA_DIR,
+) -> None:
+    """List the detectors and the datasets found in DATA."""
+    for name, (what, scaling) in DESCRIPTIONS.items():
+        typer.echo(f"{name:<24} {what}; scaling: {scaling}")
+    typer.echo("")
+    try:
+        paths = find_datasets(data)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc), code=2) from None
+    quick = set(QUICK_SUITE)
+    for p in paths:
+        typer.echo(f"{p.stem}{'  (quick)' if p.stem in quick else ''}")
+
+
+def main() -> None:
+    app()
