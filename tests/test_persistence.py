@@ -1,0 +1,207 @@
+"""Model files: bit-identical round trips, and clear errors (never code execution)
+for corrupt, truncated, tampered, too-new and malicious files."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+import anomvae
+from anomvae import (
+    AutoencoderDetector,
+    ConditionalVAEDetector,
+    DenoisingAutoencoderDetector,
+    ModelFileError,
+    VAEDetector,
+)
+from anomvae.persistence import _digest, read_config
+
+FAST = {"max_epochs": 5, "random_state": 0}
+
+
+def _frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "site": rng.choice(["north", "south"], size=n),
+            "temp": rng.normal(20, 5, size=n),
+            "load": rng.normal(size=n),
+            "flow": rng.normal(size=n) * 100,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "det",
+    [
+        AutoencoderDetector(**FAST),
+        DenoisingAutoencoderDetector(noise="masking", **FAST),
+        VAEDetector(score_type="iw_nll", contamination=0.05, **FAST),
+        VAEDetector(score_type="recon_prob", scaler="robust", **FAST),
+        ConditionalVAEDetector(condition_columns=("site",), **FAST),
+    ],
+    ids=lambda d: type(d).__name__,
+)
+def test_round_trip_gives_bit_identical_scores(tmp_path, det):
+    frame = _frame()
+    data = (
+        frame if isinstance(det, ConditionalVAEDetector) else frame.drop(columns="site")
+    )
+    det.fit(data)
+    path = tmp_path / "model.anomvae"
+    det.save(path)
+    loaded = anomvae.load(path)
+    assert type(loaded) is type(det)
+    assert loaded.get_params() == det.get_params()
+    np.testing.assert_array_equal(loaded.score_samples(data), det.score_samples(data))
+    np.testing.assert_array_equal(loaded.predict(data), det.predict(data))
+    np.testing.assert_array_equal(
+        loaded.feature_contributions(data), det.feature_contributions(data)
+    )
+    assert list(loaded.feature_names_in_) == list(det.feature_names_in_)
+    assert loaded.offset_ == det.offset_
+    assert loaded.history_ == det.history_
+
+
+def test_model_file_is_safetensors_with_json_config_and_no_pickle(tmp_path):
+    det = AutoencoderDetector(**FAST).fit(_frame().drop(columns="site"))
+    path = tmp_path / "m.anomvae"
+    det.save(path)
+    raw = path.read_bytes()
+    assert b"\x80\x04" not in raw[:2] and b"pickle" not in raw
+    with safe_open(str(path), framework="numpy") as f:
+        keys = set(f.keys())
+        meta = f.metadata()
+    assert "scaler/center" in keys and any(k.startswith("network/") for k in keys)
+    config = json.loads(meta["config"])
+    assert config["estimator"] == "AutoencoderDetector"
+    assert config["fitted"]["feature_names_in_"] == ["temp", "load", "flow"]
+    assert set(config["versions"]) >= {"anomvae", "torch", "scikit-learn"}
+    assert read_config(path)["fitted"]["n_train_samples_"] == 120
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch EXPLOITED_BY_PICKLE",))
+
+
+def test_malicious_pickle_is_rejected_and_never_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name, payload in [
+        ("evil.anomvae", pickle.dumps(_Exploit())),
+        ("evil_torch.anomvae", None),
+    ]:
+        path = tmp_path / name
+        if payload is None:
+            torch.save({"x": _Exploit()}, path)  # a torch zip file with a pickle inside
+        else:
+            path.write_bytes(payload)
+        with pytest.raises(ModelFileError, match="not a readable anomvae model"):
+            anomvae.load(path)
+    assert not (tmp_path / "EXPLOITED_BY_PICKLE").exists()
+
+
+@pytest.fixture
+def saved(tmp_path) -> Path:
+    det = VAEDetector(**FAST).fit(_frame().drop(columns="site"))
+    path = tmp_path / "m.anomvae"
+    det.save(path)
+    return path
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="corrupt, truncated"):
+        anomvae.load(saved)
+
+
+def test_tampered_weights_are_detected(saved):
+    data = bytearray(saved.read_bytes())
+    data[-5] ^= 0xFF  # flip bits in the last tensor's bytes
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        anomvae.load(saved)
+
+
+def _rewrite(path: Path, edit) -> None:
+    with safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata())
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    config = json.loads(meta["config"])
+    edit(config, meta, arrays)
+    meta["config"] = json.dumps(config, sort_keys=True)
+    meta["sha256"] = _digest(meta["config"], arrays)
+    save_file(arrays, str(path), metadata=meta)
+
+
+def test_tampered_config_is_detected(saved):
+    with safe_open(str(saved), framework="numpy") as f:
+        meta = dict(f.metadata())
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta["config"] = meta["config"].replace('"offset_": ', '"offset_": 1')
+    save_file(arrays, str(saved), metadata=meta)
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        anomvae.load(saved)
+
+
+def test_newer_format_version_asks_for_an_upgrade(saved):
+    def edit(config, meta, arrays):
+        meta["format_version"] = "99"
+
+    _rewrite(saved, edit)
+    with pytest.raises(ModelFileError, match="newer than this anomvae reads"):
+        anomvae.load(saved)
+
+
+def test_unknown_estimator_class_is_never_imported(saved):
+    def edit(config, meta, arrays):
+        config["estimator"] = "os.system"
+
+    _rewrite(saved, edit)
+    with pytest.raises(ModelFileError, match="unknown estimator 'os.system'"):
+        anomvae.load(saved)
+
+
+def test_missing_and_non_model_files(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        anomvae.load(tmp_path / "nope.anomvae")
+    save_file({"w": np.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ModelFileError, match="not an anomvae model"):
+        anomvae.load(tmp_path / "other.safetensors")
+
+
+def test_failed_save_leaves_previous_model_intact(saved, monkeypatch):
+    before = saved.read_bytes()
+    det = anomvae.load(saved)
+
+    def boom(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(det), "_to_state", boom)
+    with pytest.raises(RuntimeError):
+        det.save(saved)
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_model_saved_on_gpu_loads_on_cpu(tmp_path):
+    det = VAEDetector(device="cuda", **FAST).fit(_frame().drop(columns="site"))
+    det.save(tmp_path / "gpu.anomvae")
+    loaded = anomvae.load(tmp_path / "gpu.anomvae")
+    assert next(loaded.network_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(
+        loaded.score_samples(_frame().drop(columns="site")),
+        det.score_samples(_frame().drop(columns="site")),
+        rtol=1e-5,
+    )
