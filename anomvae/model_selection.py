@@ -14,21 +14,9 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import KFold
 
+from anomvae.thresholds import anomaly_labels
+
 __all__ = ["NoveltySplit", "anomaly_labels", "auroc_scorer", "average_precision_scorer"]
-
-
-def anomaly_labels(y: Any) -> np.ndarray:
-    """Boolean mask of anomalies from labels in {0, 1} (1 = anomaly) or {-1, 1}
-    (-1 = anomaly, scikit-learn's ``predict`` convention)."""
-    y = np.asarray(y)
-    values = set(np.unique(y).tolist())
-    if values <= {0, 1}:
-        return y == 1
-    if values <= {-1, 1}:
-        return y == -1
-    raise ValueError(
-        f"labels must be 0/1 (1 = anomaly) or -1/+1 (-1 = anomaly), got {sorted(values)}"
-    )
 
 
 def _anomaly_scores(estimator: Any, X: Any) -> np.ndarray:
