@@ -603,6 +603,13 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         return tags
 
     # --------------------------------------------------------- persistence
+    def to_onnx(self, path: Any, **kwargs: Any) -> Any:
+        """Export the detector's scoring graph with this threshold to ONNX
+        (:func:`anomvae.onnx.export_onnx`)."""
+        from anomvae.onnx import export_onnx
+
+        return export_onnx(self, path, **kwargs)
+
     def save(self, path: Any) -> None:
         """Write the detector and its calibration to ``path``, no pickle.
 

@@ -473,6 +473,18 @@ class BaseAutoencoderDetector(
 
         save(self, path)
 
+    def to_onnx(self, path: Any, **kwargs: Any) -> Any:
+        """Export the scoring graph to ONNX (:func:`anomvae.onnx.export_onnx`)."""
+        from anomvae.onnx import export_onnx
+
+        return export_onnx(self, path, **kwargs)
+
+    def as_pyod(self, contamination: float = 0.1, **kwargs: Any) -> Any:
+        """This detector as a PyOD detector (:func:`anomvae.pyod.as_pyod`)."""
+        from anomvae.pyod import as_pyod
+
+        return as_pyod(self, contamination, **kwargs)
+
     def _to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         from anomvae.persistence import detector_state
 

@@ -27,6 +27,8 @@ from anomvae.models import AutoencoderNet
 __all__ = [
     "SCORES",
     "anomaly_scores",
+    "latent_knn_distance",
+    "robust_standardize",
     "decoded_mean",
     "elbo_objective",
     "log_likelihood",
@@ -102,6 +104,31 @@ def anomaly_scores(
         log_qz = log_normal_diag(z, mu.unsqueeze(0), logvar.unsqueeze(0))
         return -importance_weighted_log_likelihood(log_px_z + log_pz - log_qz)
     raise ValueError(f"unknown score {kind!r}; use one of {SCORES}")
+
+
+def latent_knn_distance(
+    codes: Tensor, reference: Tensor, k: int, *, exclude_self: bool = False
+) -> Tensor:
+    r"""Distance from each code to its k-th nearest reference code.
+
+    .. math:: d_k(z) = \lVert z - r_{(k)}(z) \rVert_2
+
+    where :math:`r_{(k)}(z)` is the k-th closest of the reference codes (latent
+    means of training rows). A density measure in the latent space: codes far from
+    every training code are anomalous even when the decoder reconstructs them well.
+    With ``exclude_self`` the nearest reference (the row itself, at distance 0) is
+    skipped; used for training rows that belong to the reference set.
+    """
+    k_eff = min(k + int(exclude_self), reference.shape[0])
+    dist = torch.cdist(codes, reference)
+    return torch.topk(dist, k_eff, dim=1, largest=False).values[:, -1]
+
+
+def robust_standardize(scores: Tensor, center: float, scale: float) -> Tensor:
+    r"""Put a score on a common scale, :math:`(s - \mathrm{median}) / \mathrm{IQR}`,
+    with the median and interquartile range of the training rows' scores, so that
+    scores of different kinds can be added."""
+    return (scores - center) / scale
 
 
 def reconstruction_objective(
