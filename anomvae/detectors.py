@@ -36,13 +36,16 @@ from anomvae.exceptions import DataError
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.preprocessing import SCALERS, ConditionEncoder, Scaler
 from anomvae.scoring import (
+    AUTOENCODER_SCORES,
     SCORES,
+    LatentReference,
     anomaly_scores,
     elbo_objective,
+    latent_knn_distance,
     reconstruction_errors,
     reconstruction_objective,
 )
-from anomvae.training import Objective, TrainConfig, train
+from anomvae.training import Objective, TrainConfig, check_noise, corrupt, train
 
 __all__ = [
     "AutoencoderDetector",
@@ -53,11 +56,17 @@ __all__ = [
 ]
 
 _SCORING_BATCH = 8192
+#: k of the latent k-NN distance, and how many training codes are kept to compare
+#: against (a random subset beyond that: scoring cost stays bounded).
+_LATENT_K = 5
+_MAX_REFERENCE_CODES = 4096
 _estimator = dataclass(kw_only=True, eq=False, repr=False)
 
 _COMMON_PARAMETERS = """\
-hidden_layer_sizes : tuple of int, default=(64, 32)
-    Widths of the encoder's hidden layers; the decoder mirrors them.
+hidden_layer_sizes : tuple of int or "auto", default="auto"
+    Widths of the encoder's hidden layers; the decoder mirrors them. "auto" is
+    ``(w, w // 2)`` with ``w`` the next power of two at or above ``n_features``,
+    clipped to [64, 256]: wide inputs get wide layers.
 latent_dim : int or "auto", default="auto"
     Size of the bottleneck. "auto" uses ``clip(n_features // 2, 1, 16)`` for
     tabular data and 16 for images.
@@ -96,11 +105,18 @@ random_state : int, RandomState or None, default=None
 device : str, default="auto"
     "auto" picks CUDA when available, else "cpu"; or any torch device string.
 verbose : int, default=0
-    1 shows a progress bar when stderr is a terminal; 2 always."""
+    1 shows a progress bar when stderr is a terminal; 2 always.
+score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
+    The anomaly score. "reconstruction": mean squared reconstruction error (on the
+    scaled data). "latent_knn": distance from the row's latent code to its 5th
+    nearest training code (up to 4,096 kept). "hybrid": both, each standardised by
+    the median and interquartile range of the training rows' scores, added. A
+    fitted detector can switch scores with ``set_params`` without refitting."""
 
 _VARIATIONAL_PARAMETERS = """\
-beta : float, default=1.0
-    Weight of the KL term (β-VAE; β = 1 is the plain VAE).
+beta : float, default=0.1
+    Weight of the KL term (β-VAE; β = 1 is the plain VAE). The default, 0.1,
+    keeps reconstructions sharp; see the benchmark section of the README.
 kl_warmup_epochs : int, default=10
     β rises linearly from 0 over this many epochs (against posterior collapse);
     early stopping only starts once it is complete.
@@ -108,8 +124,15 @@ n_samples : int, default=1
     Monte Carlo samples of z per row in training.
 likelihood : {"gaussian", "bernoulli"}, default="gaussian"
     Gaussian with a learned per-feature variance, or Bernoulli for data in [0, 1].
-score_type : {"reconstruction", "elbo", "iw_nll", "kl", "recon_prob"}, default="elbo"
-    The anomaly score (see :func:`anomvae.scoring.anomaly_scores`).
+score_type : {"hybrid", "reconstruction", "latent_knn", "elbo", "iw_nll", "kl", \
+"recon_prob"}, default="hybrid"
+    The anomaly score; beyond the three above, the likelihood-based scores of
+    :func:`anomvae.scoring.anomaly_scores`.
+noise : {"masking", "gaussian"} or None, default="masking"
+    Corruption of the (scaled) input during training (a denoising VAE, Im et al.
+    2017); None trains on clean rows.
+noise_level : float, default=0.2
+    Masking probability, or the Gaussian noise's standard deviation.
 n_score_samples : int, default=32
     Monte Carlo samples per row for the sampled scores (fixed draws shared by all
     rows, so scoring is deterministic)."""
@@ -142,6 +165,14 @@ def _document(*sections: str):  # type: ignore[no-untyped-def]
     return wrap
 
 
+def _median_iqr(values: np.ndarray) -> tuple[float, float]:
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    for scale in (float(q3 - q1), float(np.std(values))):
+        if scale > 1e-12:
+            return float(median), scale
+    return float(median), 1.0
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -159,7 +190,7 @@ class BaseAutoencoderDetector(
 ):
     """Shared machinery of every anomvae detector (not used directly)."""
 
-    hidden_layer_sizes: tuple[int, ...] = (64, 32)
+    hidden_layer_sizes: tuple[int, ...] | str = "auto"
     latent_dim: int | str = "auto"
     activation: str = "relu"
     architecture: str = "mlp"
@@ -177,9 +208,10 @@ class BaseAutoencoderDetector(
     random_state: Any = None
     device: str = "auto"
     verbose: int = 0
+    score_type: str = "hybrid"
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "hidden_layer_sizes": [tuple, list],
+        "hidden_layer_sizes": [tuple, list, StrOptions({"auto"})],
         "latent_dim": [
             Interval(Integral, 1, None, closed="left"),
             StrOptions({"auto"}),
@@ -200,6 +232,7 @@ class BaseAutoencoderDetector(
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        "score_type": [StrOptions(set(AUTOENCODER_SCORES))],
     }
     _variational: ClassVar[bool] = False
     _likelihood: ClassVar[str] = "gaussian"
@@ -212,7 +245,7 @@ class BaseAutoencoderDetector(
     # ------------------------------------------------------------------ hooks
     @property
     def _score_kind(self) -> str:
-        return "reconstruction"
+        return self.score_type
 
     def _n_score_samples(self) -> int:
         return 0
@@ -317,7 +350,7 @@ class BaseAutoencoderDetector(
         self.network_spec_ = NetworkSpec(
             n_features=d,
             latent_dim=int(latent),
-            hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
+            hidden_layer_sizes=self._hidden_sizes(d),
             activation=self.activation,
             variational=self._variational,
             likelihood=self._likelihood_name(),
@@ -362,9 +395,58 @@ class BaseAutoencoderDetector(
         self.n_steps_ = result.n_steps
         self.best_epoch_ = result.best_epoch
         self.n_train_samples_ = n
+        self.latent_reference_ = self._fit_latent_reference(x_t, c_t, rng)
         self.offset_ = 0.0
         self.offset_ = self._offset_from(self.score_samples(X))
         return self
+
+    def _hidden_sizes(self, n_features: int) -> tuple[int, ...]:
+        if self.hidden_layer_sizes != "auto":
+            return tuple(int(h) for h in self.hidden_layer_sizes)
+        width = int(np.clip(2 ** int(np.ceil(np.log2(max(n_features, 1)))), 64, 256))
+        return (width, width // 2)
+
+    def _fit_latent_reference(
+        self, x: torch.Tensor, c: torch.Tensor | None, rng: np.random.RandomState
+    ) -> LatentReference:
+        """Keep (up to :data:`_MAX_REFERENCE_CODES`) training codes for the latent
+        scores and the training rows' score scales for the hybrid score.
+
+        Scales come from training rows that are *not* reference codes when there
+        are enough of them; otherwise every row is a reference and its own code is
+        skipped when finding its neighbours.
+        """
+        net = self.network_
+        x = x.to(next(net.parameters()).dtype)
+        c = None if c is None else c.to(x.dtype)
+        n = x.shape[0]
+        picks = np.sort(rng.permutation(n)[:_MAX_REFERENCE_CODES])
+        with torch.no_grad():
+            codes = torch.cat(
+                [
+                    net.encode(
+                        x[s : s + _SCORING_BATCH],
+                        None if c is None else c[s : s + _SCORING_BATCH],
+                    )[0]
+                    for s in range(0, n, _SCORING_BATCH)
+                ]
+            )
+            reference = codes[torch.as_tensor(picks)]
+            rest = np.setdiff1d(np.arange(n), picks)
+            held_out = len(rest) >= 100
+            rows = torch.as_tensor(rest if held_out else np.arange(n))
+            knn = latent_knn_distance(
+                codes[rows], reference, _LATENT_K, exclude_self=not held_out
+            )
+            recon = reconstruction_errors(
+                net, x[rows], None if c is None else c[rows]
+            ).mean(-1)
+        return LatentReference(
+            reference,
+            _LATENT_K,
+            *_median_iqr(recon.cpu().numpy()),
+            *_median_iqr(knn.cpu().numpy()),
+        )
 
     def _likelihood_name(self) -> str:
         return (
@@ -421,8 +503,9 @@ class BaseAutoencoderDetector(
         check_is_fitted(self, "network_")
         eps = self._eps()
         kind = self._score_kind
+        ref = self.latent_reference_
         return self._batched(
-            X, lambda x, c: anomaly_scores(self.network_, x, c, kind, eps)
+            X, lambda x, c: anomaly_scores(self.network_, x, c, kind, eps, ref)
         )
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -543,9 +626,9 @@ class AutoencoderDetector(BaseAutoencoderDetector):
 @_document(
     _COMMON_PARAMETERS,
     """\
-noise : {"gaussian", "masking"}, default="gaussian"
-    Corruption of the (scaled) input during training: additive Gaussian noise, or
-    masking features to 0 (the training mean).
+noise : {"masking", "gaussian"}, default="masking"
+    Corruption of the (scaled) input during training: masking features to 0 (the
+    training mean), or additive Gaussian noise.
 noise_level : float, default=0.2
     Noise standard deviation, or the probability of masking a feature.""",
 )
@@ -564,7 +647,7 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
         AutoencoderDetector
     """
 
-    noise: str = "gaussian"
+    noise: str = "masking"
     noise_level: float = 0.2
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -574,20 +657,12 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
     }
 
     def _objective(self, net: AutoencoderNet) -> Objective:
-        if self.noise == "masking" and self.noise_level >= 1:
-            raise ValueError(
-                "noise='masking' needs noise_level < 1 (the masking probability)"
-            )
+        check_noise(self.noise, self.noise_level)
 
         def objective(
             x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
         ) -> torch.Tensor:
-            x_in = x
-            if training and self.noise_level > 0:
-                if self.noise == "gaussian":
-                    x_in = x + self.noise_level * torch.randn_like(x)
-                else:
-                    x_in = x * (torch.rand_like(x) >= self.noise_level)
+            x_in = corrupt(x, self.noise, self.noise_level) if training else x
             return reconstruction_objective(net, x_in, x, c)
 
         return objective
@@ -615,12 +690,14 @@ class VAEDetector(BaseAutoencoderDetector):
         using Reconstruction Probability.
     """
 
-    beta: float = 1.0
+    beta: float = 0.1
     kl_warmup_epochs: int = 10
     n_samples: int = 1
     likelihood: str = "gaussian"
-    score_type: str = "elbo"
+    score_type: str = "hybrid"
     n_score_samples: int = 32
+    noise: str | None = "masking"
+    noise_level: float = 0.2
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseAutoencoderDetector._parameter_constraints,
@@ -630,6 +707,8 @@ class VAEDetector(BaseAutoencoderDetector):
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "score_type": [StrOptions(set(SCORES))],
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
+        "noise": [StrOptions({"gaussian", "masking"}), None],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
     }
     _variational: ClassVar[bool] = True
 
@@ -648,11 +727,14 @@ class VAEDetector(BaseAutoencoderDetector):
         return self.kl_warmup_epochs
 
     def _objective(self, net: AutoencoderNet) -> Objective:
+        check_noise(self.noise, self.noise_level)
+
         def objective(
             x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
         ) -> torch.Tensor:
+            x_in = corrupt(x, self.noise, self.noise_level) if training else x
             return elbo_objective(
-                net, x, x, c, beta=self.beta * warmup, n_samples=self.n_samples
+                net, x_in, x, c, beta=self.beta * warmup, n_samples=self.n_samples
             )
 
         return objective

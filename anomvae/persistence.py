@@ -5,6 +5,7 @@ never runs code from it.
 Layout of a ``.anomvae`` file (a valid safetensors file)::
 
     tensors   network/<parameter name>, scaler/center, scaler/scale,
+              latent/reference (training codes for the latent scores),
               calibrator/... (when saved from a ThresholdCalibrator)
     metadata  format = "anomvae", format_version = "1",
               config = JSON (estimator class, parameters, fitted state, versions),
@@ -31,6 +32,7 @@ from anomvae._version import __version__
 from anomvae.exceptions import ModelFileError
 from anomvae.models import NetworkSpec, build_network
 from anomvae.preprocessing import ConditionEncoder, Scaler
+from anomvae.scoring import LatentReference
 
 __all__ = [
     "FORMAT_VERSION",
@@ -101,6 +103,15 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         f"network/{k}": v.detach().cpu().numpy()
         for k, v in det.network_.state_dict().items()
     }
+    ref = det.latent_reference_
+    fitted["latent_reference"] = {
+        "k": ref.k,
+        "recon_center": ref.recon_center,
+        "recon_scale": ref.recon_scale,
+        "knn_center": ref.knn_center,
+        "knn_scale": ref.knn_scale,
+    }
+    arrays["latent/reference"] = ref.codes.detach().cpu().numpy()
     arrays["scaler/center"] = det.scaler_.center
     arrays["scaler/scale"] = det.scaler_.scale
     return config, arrays
@@ -116,7 +127,7 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         )
     params = dict(config["params"])
     for key in _TUPLE_PARAMS:
-        if params.get(key) is not None:
+        if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
     det = classes[name](**params)
     fitted = config["fitted"]
@@ -144,6 +155,10 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         ) from None
     net.train(False)
     det.network_ = net
+    det.latent_reference_ = LatentReference(
+        torch.from_numpy(arrays["latent/reference"].copy()).to(torch.float64),
+        **fitted["latent_reference"],
+    )
     return det
 
 

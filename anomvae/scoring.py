@@ -10,6 +10,7 @@ unbiased K-sample estimate.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -25,19 +26,37 @@ from anomvae.losses import (
 from anomvae.models import AutoencoderNet
 
 __all__ = [
+    "AUTOENCODER_SCORES",
     "SCORES",
+    "LatentReference",
     "anomaly_scores",
-    "latent_knn_distance",
-    "robust_standardize",
     "decoded_mean",
     "elbo_objective",
+    "latent_knn_distance",
     "log_likelihood",
     "reconstruction_errors",
     "reconstruction_objective",
+    "robust_standardize",
 ]
 
-#: Score names accepted by the variational detectors' ``score`` parameter.
-SCORES = ("reconstruction", "elbo", "iw_nll", "kl", "recon_prob")
+#: Scores of every detector (``score_type``).
+AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn")
+#: Scores of the variational detectors: the above plus the likelihood-based ones.
+SCORES = (*AUTOENCODER_SCORES, "elbo", "iw_nll", "kl", "recon_prob")
+
+
+@dataclass(frozen=True)
+class LatentReference:
+    """What the latent-space scores compare a row against: the latent means of (up
+    to a few thousand) training rows, the k of the k-NN distance, and the median and
+    interquartile range of the reconstruction and k-NN scores on training rows."""
+
+    codes: Tensor
+    k: int
+    recon_center: float = 0.0
+    recon_scale: float = 1.0
+    knn_center: float = 0.0
+    knn_scale: float = 1.0
 
 
 def log_likelihood(net: AutoencoderNet, x: Tensor, x_hat: Tensor) -> Tensor:
@@ -67,11 +86,16 @@ def anomaly_scores(
     c: Tensor | None,
     kind: str,
     eps: Tensor | None = None,
+    reference: LatentReference | None = None,
 ) -> Tensor:
     r"""Anomaly score per row, higher = more anomalous.
 
     ``kind`` is one of :data:`SCORES`:
 
+    - ``"hybrid"``: reconstruction error plus latent k-NN distance, each put on the
+      training rows' scale by :func:`robust_standardize` — a row is anomalous when
+      the model cannot rebuild it *or* when it encodes far from every training row.
+    - ``"latent_knn"``: :func:`latent_knn_distance` of the posterior mean.
     - ``"reconstruction"``: mean squared error of the decoded posterior mean,
       :math:`\frac1d\lVert x - g(\mu(x))\rVert^2`.
     - ``"elbo"``: negative ELBO,
@@ -81,11 +105,22 @@ def anomaly_scores(
     - ``"recon_prob"``: negative log reconstruction probability (An & Cho, 2015),
       :math:`-\log\frac1K\sum_k p(x\mid z_k)`.
 
-    ``eps`` holds the shared draws ``(K, latent_dim)`` for the Monte Carlo scores.
+    ``eps`` holds the shared draws ``(K, latent_dim)`` for the Monte Carlo scores,
+    ``reference`` the training codes for the latent scores.
     """
     if kind == "reconstruction":
         return reconstruction_errors(net, x, c).mean(-1)
     mu, logvar = net.encode(x, c)
+    if kind in ("latent_knn", "hybrid"):
+        if reference is None:
+            raise ValueError(f"score {kind!r} needs the training rows' latent codes")
+        knn = latent_knn_distance(mu, reference.codes, reference.k)
+        if kind == "latent_knn":
+            return knn
+        recon = squared_error(x, decoded_mean(net, net.decode(mu, c))).mean(-1)
+        return robust_standardize(
+            recon, reference.recon_center, reference.recon_scale
+        ) + robust_standardize(knn, reference.knn_center, reference.knn_scale)
     if logvar is None:
         raise ValueError(f"score {kind!r} needs a variational model")
     kl = gaussian_kl_standard(mu, logvar)
@@ -120,8 +155,15 @@ def latent_knn_distance(
     skipped; used for training rows that belong to the reference set.
     """
     k_eff = min(k + int(exclude_self), reference.shape[0])
-    dist = torch.cdist(codes, reference)
-    return torch.topk(dist, k_eff, dim=1, largest=False).values[:, -1]
+    # |z - r|^2 = |z|^2 + |r|^2 - 2 z.r: one matrix product, and plain operators
+    # that export to ONNX.
+    sq = (
+        codes.square().sum(-1, keepdim=True)
+        + reference.square().sum(-1)
+        - 2.0 * codes @ reference.T
+    )
+    nearest = torch.topk(sq, k_eff, dim=1, largest=False).values[:, -1]
+    return nearest.clamp(min=0.0).sqrt()
 
 
 def robust_standardize(scores: Tensor, center: float, scale: float) -> Tensor:

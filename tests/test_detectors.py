@@ -190,7 +190,7 @@ def test_grid_search_with_auroc_scorer_and_novelty_split():
     X = np.vstack([x_train, x_test])
     y = np.r_[np.zeros(len(x_train)), y_test]
     search = GridSearchCV(
-        AutoencoderDetector(max_epochs=15, random_state=0),
+        AutoencoderDetector(max_epochs=15, score_type="reconstruction", random_state=0),
         {"latent_dim": [1, 3]},
         scoring=auroc_scorer,
         cv=NoveltySplit(3, random_state=0),

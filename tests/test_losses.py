@@ -184,6 +184,8 @@ def test_trained_linear_vae_iw_nll_matches_exact_likelihood_of_its_decoder():
         random_state=0,
         score_type="iw_nll",
         n_score_samples=2000,
+        beta=1.0,  # the plain VAE, trained on clean rows: its optimum is PPCA
+        noise=None,
     ).fit(x)
     net = det.network_
     Wl = net.decoder_mlp[0].weight.detach().numpy()

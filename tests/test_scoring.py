@@ -1,0 +1,52 @@
+"""The latent scores: k-NN distance against brute force, the hybrid score against
+its definition, and the reference set kept at fit time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from anomvae import AutoencoderDetector, VAEDetector
+from anomvae.scoring import latent_knn_distance
+
+
+def test_latent_knn_distance_matches_brute_force():
+    rng = np.random.default_rng(0)
+    codes, ref = rng.normal(size=(30, 4)), rng.normal(size=(50, 4))
+    ours = latent_knn_distance(torch.tensor(codes), torch.tensor(ref), 5).numpy()
+    brute = np.sort(np.linalg.norm(codes[:, None] - ref[None], axis=-1), axis=1)[:, 4]
+    np.testing.assert_allclose(ours, brute, rtol=1e-10)
+    # A code that is itself a reference: exclude_self skips the zero distance.
+    own = latent_knn_distance(
+        torch.tensor(ref), torch.tensor(ref), 1, exclude_self=True
+    )
+    brute_own = np.sort(np.linalg.norm(ref[:, None] - ref[None], axis=-1), axis=1)[:, 1]
+    np.testing.assert_allclose(own.numpy(), brute_own, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderDetector, VAEDetector])
+def test_hybrid_is_the_sum_of_standardised_parts(cls):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+    det = cls(max_epochs=20, random_state=0).fit(X)
+    ref = det.latent_reference_
+    recon = det.set_params(score_type="reconstruction").anomaly_score(X)
+    knn = det.set_params(score_type="latent_knn").anomaly_score(X)
+    hybrid = det.set_params(score_type="hybrid").anomaly_score(X)
+    expected = (recon - ref.recon_center) / ref.recon_scale + (
+        knn - ref.knn_center
+    ) / ref.knn_scale
+    np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-12)
+    # With 300 rows every training code is a reference; scales are positive and
+    # the training rows' hybrid scores are centred near 0 by construction.
+    assert ref.codes.shape == (300, det.network_spec_.latent_dim)
+    assert ref.recon_scale > 0
+    assert ref.knn_scale > 0
+    assert abs(np.median(hybrid)) < 1.0
+
+
+def test_reference_set_is_capped_and_scales_come_from_held_out_rows():
+    X = np.random.default_rng(2).normal(size=(5000, 3))
+    det = AutoencoderDetector(max_steps=30, random_state=0).fit(X)
+    assert det.latent_reference_.codes.shape[0] == 4096
