@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from anomvae._version import __version__
 from anomvae.models import AutoencoderNet
-from anomvae.scoring import SCORES, anomaly_scores
+from anomvae.scoring import SCORES, LatentReference, anomaly_scores
 
 if TYPE_CHECKING:
     from anomvae.calibration import ThresholdCalibrator
@@ -114,6 +114,9 @@ class ScoringModule(nn.Module):
         One of :data:`anomvae.scoring.SCORES`.
     eps : Tensor of shape (K, latent_dim) or None
         The detector's fixed Monte Carlo draws (None for the non-sampled scores).
+    reference : LatentReference or None
+        The training codes and score scales of the latent scores ("hybrid",
+        "latent_knn"); they become constants of the graph.
     threshold : float or None
         When given, ``forward`` also returns ``score > threshold`` (compared in
         float64).
@@ -128,6 +131,7 @@ class ScoringModule(nn.Module):
     center: Tensor
     scale: Tensor
     eps: Tensor | None
+    reference_codes: Tensor | None
     threshold: Tensor | None
 
     def __init__(
@@ -139,6 +143,7 @@ class ScoringModule(nn.Module):
         eps: Tensor | None,
         threshold: float | None = None,
         *,
+        reference: LatentReference | None = None,
         conditions: dict[str, np.ndarray] | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -155,6 +160,18 @@ class ScoringModule(nn.Module):
         buffer("scale", scale)
         buffer("eps", None if eps is None else eps.detach().cpu())
         buffer("threshold", threshold, torch.float64)
+        buffer("reference_codes", None if reference is None else reference.codes)
+        self.reference_scales = (
+            None
+            if reference is None
+            else (
+                reference.k,
+                reference.recon_center,
+                reference.recon_scale,
+                reference.knn_center,
+                reference.knn_scale,
+            )
+        )
         self.conditions = (
             None if conditions is None else ConditionSplit(**conditions, dtype=dtype)
         )
@@ -165,7 +182,13 @@ class ScoringModule(nn.Module):
         if self.conditions is not None:
             x, c = self.conditions(x)
         scaled = (x - self.center) / self.scale
-        score = anomaly_scores(self.network, scaled, c, self.score_type, self.eps)
+        reference = None
+        if self.reference_scales is not None:
+            assert self.reference_codes is not None
+            reference = LatentReference(self.reference_codes, *self.reference_scales)
+        score = anomaly_scores(
+            self.network, scaled, c, self.score_type, self.eps, reference
+        )
         if self.threshold is None:
             return score
         return score, score.to(torch.float64) > self.threshold
@@ -237,7 +260,12 @@ def _condition_layout(det: Any) -> dict[str, np.ndarray] | None:
     }
 
 
-def _torch_dtype(dtype: str) -> torch.dtype:
+def _torch_dtype(dtype: str, det: Any = None, opset: int = 17) -> torch.dtype:
+    if dtype == "auto":
+        # float64 reproduces the detector to rounding; onnxruntime has no float64
+        # kernels for Conv, nor for Clip before opset 12, so those get float32.
+        conv = det is not None and det.network_spec_.architecture == "conv"
+        return torch.float32 if conv or opset < 12 else torch.float64
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]
@@ -247,7 +275,7 @@ def scoring_module(
     model: BaseAutoencoderDetector | ThresholdCalibrator,
     *,
     include_threshold: bool = True,
-    dtype: str = "float32",
+    dtype: str = "auto",
 ) -> ScoringModule:
     """The scoring path of a fitted detector as a standalone torch module.
 
@@ -268,8 +296,9 @@ def scoring_module(
         det._score_kind,
         eps,
         threshold if include_threshold else None,
+        reference=det.latent_reference_,
         conditions=_condition_layout(det),
-        dtype=_torch_dtype(dtype),
+        dtype=_torch_dtype(dtype, det),
     )
 
 
@@ -321,7 +350,7 @@ def export_onnx(
     *,
     include_threshold: bool = True,
     opset: int = 17,
-    dtype: str = "float32",
+    dtype: str = "auto",
 ) -> Path:
     """Write a fitted detector's scoring graph (scaler, network, score and
     optionally the threshold) to an ONNX file.
@@ -339,9 +368,13 @@ def export_onnx(
         the threshold.
     opset : int in [11, 20], default=17
         ONNX opset version of the graph.
-    dtype : {"float32", "float64"}, default="float32"
-        Type of the input ``X`` and of the arithmetic. float32 agrees with the
-        detector's float64 scores to about 1e-6 relative; float64 to ~1e-15.
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Type of the input ``X`` and of the arithmetic. float64 agrees with the
+        detector's scores to ~1e-15; float32 to about 1e-6 relative, less for
+        scores near zero (reconstruction errors and the centred hybrid score are
+        differences of nearly equal numbers). "auto" is float64, except float32
+        for convolutional models and opsets below 12 (onnxruntime has no float64
+        Conv kernel, nor a float64 Clip before opset 12).
 
     Returns
     -------
@@ -405,8 +438,10 @@ def export_onnx(
     _check_reproduces(
         det, scoring_module(det, include_threshold=False, dtype="float64")
     )
+    resolved = _torch_dtype(dtype, det, opset)
+    dtype = next(name for name, value in DTYPES.items() if value == resolved)
     module = scoring_module(model, include_threshold=include_threshold, dtype=dtype)
-    example = torch.zeros(2, int(det.n_features_in_), dtype=_torch_dtype(dtype))
+    example = torch.zeros(2, int(det.n_features_in_), dtype=resolved)
     outputs = [SCORE_NAME, FLAG_NAME] if include_threshold else [SCORE_NAME]
     with tempfile.TemporaryDirectory() as tmpdir, warnings.catch_warnings():
         # The tracer warns where a shape becomes a Python number (the number of
