@@ -19,14 +19,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	bash scripts/demo.sh
+	$(PY) scripts/demo.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check anomvae tests benchmarks
+	$(VENV)/bin/ruff check anomvae tests benchmarks scripts datasets
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbmake notebooks
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick

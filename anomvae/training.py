@@ -103,13 +103,14 @@ def _split(
 def _mean_loss(
     objective: Objective, x: Tensor, c: Tensor | None, batch_size: int
 ) -> float:
-    total, count = 0.0, 0
+    # Accumulated on the device in float64: one host sync per validation pass.
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
         cb = None if c is None else c[start : start + batch_size]
-        total += float(objective(xb, cb, warmup=1.0, training=False)) * xb.shape[0]
-        count += xb.shape[0]
-    return total / max(count, 1)
+        loss = objective(xb, cb, warmup=1.0, training=False)
+        total += loss.detach().double() * xb.shape[0]
+    return float(total) / max(x.shape[0], 1)
 
 
 def train(
@@ -146,7 +147,8 @@ def train(
                 else 1.0
             )
             net.train(True)
-            order = train_idx[torch.randperm(n_train, generator=generator)]
+            # One host-to-device copy of the epoch's order, not one per step.
+            order = train_idx[torch.randperm(n_train, generator=generator)].to(x.device)
             running = torch.zeros((), device=x.device)
             for start in range(0, n_train, batch_size):
                 idx = order[start : start + batch_size]
