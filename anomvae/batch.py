@@ -1,0 +1,306 @@
+"""Score a block of rows with a loaded model: the output columns of ``anomvae score``.
+
+One function, :func:`score_batch`, turns a fitted model (a detector or a
+:class:`~anomvae.ThresholdCalibrator`) and a block of rows into the columns that
+``anomvae score`` writes for them. The command line's local engine calls it once per
+streamed batch, and a distributed engine calls it once per partition, so every
+engine writes the same columns with the same values. It knows nothing about files,
+options or terminals.
+
+========================  ====================================================
+column                    meaning
+========================  ====================================================
+``score``                 anomaly score, higher = more anomalous
+                          (the detector's :meth:`anomaly_score`)
+``p_value``               conformal p-value against the calibration scores; only
+                          for a calibrated model whose method has held-out
+                          calibration rows (not ``"contamination"``)
+``is_anomaly``            ``score > threshold``
+``top<i>_feature``        with ``explain=k``, for ``i = 1..k``: the feature with
+``top<i>_share``          the i-th largest share of the row's reconstruction
+                          error, and that share (the shares of a row sum to 1)
+========================  ====================================================
+
+Only public methods and fitted attributes of the model are used:
+``anomaly_score``, ``feature_contributions``, ``feature_names_in_``,
+``n_features_in_``, ``condition_columns``, ``offset_`` and, for a calibrator,
+``detector_``, ``threshold_``, ``method`` and ``calibration_scores_`` (with
+:func:`anomvae.calibration.conformal_p_values`). Each row is scored once: the
+p-values reuse the scores instead of calling ``p_values`` (which would score again).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from anomvae.exceptions import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "IS_ANOMALY",
+    "P_VALUE",
+    "SCORE",
+    "ModelInfo",
+    "model_info",
+    "model_input",
+    "model_threshold",
+    "output_schema",
+    "score_batch",
+]
+
+SCORE = "score"
+P_VALUE = "p_value"
+IS_ANOMALY = "is_anomaly"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a scoring engine needs to know about a loaded model.
+
+    Attributes
+    ----------
+    estimator : str
+        Class name of the detector (``"VAEDetector"``...).
+    calibrated : bool
+        Whether the model is a :class:`~anomvae.ThresholdCalibrator`.
+    method : str or None
+        The calibration method, ``None`` for a bare detector.
+    threshold : float
+        Anomaly-score threshold: a row is flagged when ``score > threshold``. The
+        calibrator's ``threshold_``, or ``-offset_`` for a bare detector.
+    input_columns : tuple of str
+        Every column the model reads, in training order (``feature_names_in_``);
+        empty when the model was fitted on an array without column names.
+    feature_columns : tuple of str
+        The numeric features among them (``input_columns`` without conditions).
+    condition_columns : tuple of str
+        Context columns of a conditional VAE, read as values, not as features.
+    n_features : int
+        Number of scored features (the width of ``feature_contributions``).
+    p_values : bool
+        Whether :func:`score_batch` writes a ``p_value`` column.
+    """
+
+    estimator: str
+    calibrated: bool
+    method: str | None
+    threshold: float
+    input_columns: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    condition_columns: tuple[str, ...]
+    n_features: int
+    p_values: bool
+
+
+def _is_calibrator(model: Any) -> bool:
+    return hasattr(model, "detector_") and hasattr(model, "threshold_")
+
+
+def _detector(model: Any) -> Any:
+    return model.detector_ if _is_calibrator(model) else model
+
+
+def model_threshold(model: Any) -> float:
+    """The model's anomaly-score threshold (flag when ``score > threshold``).
+
+    ``threshold_`` of a calibrator, ``-offset_`` of a bare detector (whose
+    ``offset_`` is on scikit-learn's ``score_samples`` scale).
+    """
+    if _is_calibrator(model):
+        return float(model.threshold_)
+    return -float(model.offset_)
+
+
+def model_info(model: Any) -> ModelInfo:
+    """Describe a fitted detector or calibrator for scoring (see :class:`ModelInfo`)."""
+    detector = _detector(model)
+    names = tuple(str(c) for c in getattr(detector, "feature_names_in_", ()))
+    conditions: list[str] = []
+    for key in getattr(detector, "condition_columns", None) or ():
+        if isinstance(key, str):
+            conditions.append(key)
+        elif names and -len(names) <= int(key) < len(names):
+            conditions.append(names[int(key)])
+    calibrated = _is_calibrator(model)
+    method = str(model.method) if calibrated else None
+    return ModelInfo(
+        estimator=type(detector).__name__,
+        calibrated=calibrated,
+        method=method,
+        threshold=model_threshold(model),
+        input_columns=names,
+        feature_columns=tuple(c for c in names if c not in conditions),
+        condition_columns=tuple(conditions),
+        n_features=int(detector.n_features_in_) - len(conditions),
+        p_values=calibrated and method != "contamination",
+    )
+
+
+def _explain_fields(k: int) -> list[pa.Field]:
+    fields = []
+    for i in range(1, k + 1):
+        fields += [
+            pa.field(f"top{i}_feature", pa.string()),
+            pa.field(f"top{i}_share", pa.float64()),
+        ]
+    return fields
+
+
+def output_schema(model: Any, *, explain: int = 0) -> pa.Schema:
+    """Schema of :func:`score_batch`'s output for this model (e.g. for an empty
+    input, or a distributed engine's metadata)."""
+    info = model_info(model)
+    fields = [pa.field(SCORE, pa.float64())]
+    if info.p_values:
+        fields.append(pa.field(P_VALUE, pa.float64()))
+    fields.append(pa.field(IS_ANOMALY, pa.bool_()))
+    return pa.schema(fields + _explain_fields(min(explain, info.n_features)))
+
+
+def model_input(
+    info: ModelInfo, features: Any, conditions: Any
+) -> np.ndarray | pd.DataFrame:
+    """The rows as the detector wants them: a DataFrame named as in training.
+
+    ``features`` is an array of ``info.feature_columns`` (plus ``conditions`` for a
+    conditional VAE) or a DataFrame matched by name. Models fitted without
+    column names get a plain array.
+    """
+    import pandas as pd
+
+    if isinstance(features, pd.DataFrame):
+        if not info.input_columns:
+            return features.to_numpy(dtype=np.float64)
+        missing = [c for c in info.input_columns if c not in features.columns]
+        if missing:
+            raise DataError(
+                f"missing column(s) {', '.join(map(repr, missing))}; the model "
+                f"needs {', '.join(map(repr, info.input_columns))}"
+            )
+        return features[list(info.input_columns)]
+    values = np.asarray(features, dtype=np.float64)
+    width = len(info.feature_columns) if info.input_columns else info.n_features
+    if values.ndim != 2 or values.shape[1] != width:
+        raise ValueError(
+            f"features must have shape (n_rows, {width}), got {values.shape}"
+        )
+    if not info.input_columns:
+        return values
+    frame = pd.DataFrame(values, columns=list(info.feature_columns), copy=False)
+    if not info.condition_columns:
+        return frame
+    if conditions is None:
+        raise ValueError(
+            f"the model is conditioned on {', '.join(info.condition_columns)}: "
+            "pass conditions="
+        )
+    if isinstance(conditions, pa.Table):
+        conditions = conditions.select(list(info.condition_columns)).to_pandas()
+    conditions = conditions.reset_index(drop=True)
+    for name in info.condition_columns:
+        frame[name] = conditions[name].to_numpy()
+    return frame[list(info.input_columns)]
+
+
+def score_batch(
+    model: Any,
+    features: np.ndarray | pd.DataFrame,
+    *,
+    conditions: pd.DataFrame | pa.Table | None = None,
+    threshold: float | None = None,
+    explain: int = 0,
+) -> pa.Table:
+    """Score rows and return the output columns of ``anomvae score``.
+
+    Parameters
+    ----------
+    model : detector or ThresholdCalibrator
+        A fitted anomvae model, e.g. from :func:`anomvae.load`.
+    features : ndarray of shape (n_rows, n_features) or DataFrame
+        Finite values. An array holds ``ModelInfo.feature_columns`` in that
+        order (as :func:`anomvae.io.read_batches` delivers them); a DataFrame is
+        matched by column name (extra columns ignored) and holds the condition
+        columns too.
+    conditions : DataFrame or pyarrow.Table, optional
+        Condition columns of a conditional VAE, when ``features`` is an array.
+    threshold : float, optional
+        Overrides the model's threshold for ``is_anomaly``.
+    explain : int, default=0
+        Number of top contributing features to add per row (capped at the number
+        of features).
+
+    Returns
+    -------
+    pyarrow.Table
+        ``n_rows`` rows with the columns of :func:`output_schema`.
+
+    Raises
+    ------
+    DataError
+        When columns are missing or the rows cannot be scored (for example
+        non-finite values or unseen types).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from anomvae import AutoencoderDetector
+    >>> X = pd.DataFrame(np.random.default_rng(0).normal(size=(200, 3)),
+    ...                  columns=["a", "b", "c"])
+    >>> det = AutoencoderDetector(max_epochs=3, random_state=0).fit(X)
+    >>> out = score_batch(det, np.array([[0.0, 0.0, 0.0], [9.0, -9.0, 9.0]]),
+    ...                   explain=1)
+    >>> out.column_names
+    ['score', 'is_anomaly', 'top1_feature', 'top1_share']
+    >>> out["is_anomaly"].to_pylist()
+    [False, True]
+    """
+    info = model_info(model)
+    detector = _detector(model)
+    X = model_input(info, features, conditions)
+    try:
+        with warnings.catch_warnings():
+            # Arrays are only passed for models fitted without column names.
+            warnings.filterwarnings("ignore", message="X does not have valid feature")
+            scores = np.asarray(detector.anomaly_score(X), dtype=np.float64)
+            shares = detector.feature_contributions(X) if explain > 0 else None
+    except DataError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"cannot score these rows: {exc}") from None
+    cut = info.threshold if threshold is None else float(threshold)
+    columns: dict[str, Any] = {SCORE: scores}
+    if info.p_values:
+        from anomvae.calibration import conformal_p_values
+
+        columns[P_VALUE] = conformal_p_values(model.calibration_scores_, scores)
+    columns[IS_ANOMALY] = scores > cut
+    if shares is not None:
+        columns.update(_top_features(shares, info, explain))
+    return pa.table(columns, schema=output_schema(model, explain=explain))
+
+
+def _top_features(shares: np.ndarray, info: ModelInfo, explain: int) -> dict[str, Any]:
+    """``top<i>_feature`` / ``top<i>_share`` columns, largest share first (ties:
+    training column order)."""
+    d = shares.shape[1]
+    k = min(explain, d)
+    names = pa.array(
+        list(info.feature_columns)
+        if len(info.feature_columns) == d
+        else [f"x{j}" for j in range(d)]
+    )
+    order = np.argsort(-shares, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(shares, order, axis=1)
+    out: dict[str, Any] = {}
+    for i in range(k):
+        out[f"top{i + 1}_feature"] = pc.take(names, pa.array(order[:, i]))
+        out[f"top{i + 1}_share"] = top[:, i]
+    return out

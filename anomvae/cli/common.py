@@ -1,0 +1,290 @@
+"""What every command shares: exit codes, messages and logs, errors, options.
+
+Nothing here imports torch, pandas or pyarrow, so ``anomvae --help`` stays fast;
+commands import the library inside their functions.
+
+Messages go to stderr in one of three modes: the default (short human lines),
+``--quiet`` (errors only) and ``--verbose`` (one ``key=value`` line per event,
+with a UTC timestamp, for log collectors)::
+
+    2026-11-21T12:00:00Z level=info cmd=score event=score.done rows=1000 anomalies=3
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import typer
+
+from anomvae.exceptions import AnomvaeError
+
+__all__ = [
+    "EXIT_ANOMALIES",
+    "EXIT_CODES_HELP",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "Progress",
+    "Reporter",
+    "Terminated",
+    "errors_to_exit",
+    "exit_on_sigterm",
+    "plural",
+    "split_names",
+    "usage_error",
+    "utc_now",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # data, model or output error
+EXIT_USAGE = 2  # bad command line (click/typer use 2 as well)
+EXIT_ANOMALIES = 3  # score --fail-on-anomalies found some
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    data, model or output error (one line on stderr says what and where)
+  2    usage error (unknown option, bad value)
+  3    anomalies found (only with score --fail-on-anomalies)
+  130  interrupted (Ctrl-C), 143 terminated (SIGTERM)
+Outputs and model files are written to a temporary file and renamed at the end:
+a failed or killed run leaves the previous file (or none), never a partial one."""
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with a ``Z``, to the second."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _logfmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = "" if value is None else str(value)
+    if text and not any(ch in text for ch in ' ="\\\n\t'):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+class Reporter:
+    """Messages, logs and progress of one command, all on stderr.
+
+    Parameters
+    ----------
+    command : str
+        Command name, shown in messages and log lines.
+    quiet : bool
+        Only errors.
+    verbose : bool
+        ``key=value`` log lines instead of human messages; tracebacks of
+        internal errors.
+    """
+
+    def __init__(self, command: str, *, quiet: bool = False, verbose: bool = False):
+        self.command = command
+        self.quiet = quiet and not verbose
+        self.verbose = verbose
+        self.last_error: str | None = None
+
+    def _write(self, line: str) -> None:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed: nothing better to do
+            pass
+
+    def log(self, event: str, *, level: str = "info", **fields: Any) -> None:
+        """A ``key=value`` line (``--verbose`` only)."""
+        if not self.verbose:
+            return
+        parts = [utc_now(), f"level={level}", f"cmd={self.command}", f"event={event}"]
+        parts += [f"{k}={_logfmt(v)}" for k, v in fields.items() if v is not None]
+        self._write(" ".join(parts))
+
+    def info(self, message: str, event: str, **fields: Any) -> None:
+        """A human message, or with ``--verbose`` a log line carrying it."""
+        if self.verbose:
+            self.log(event, **fields, msg=message)
+        elif not self.quiet:
+            self._write(message)
+
+    def warning(self, message: str, event: str = "warning", **fields: Any) -> None:
+        if self.verbose:
+            self.log(event, level="warning", **fields, msg=message)
+        elif not self.quiet:
+            self._write(f"anomvae {self.command}: warning: {message}")
+
+    def error(self, message: str, **fields: Any) -> None:
+        """Always shown: one line."""
+        message = " ".join(message.split("\n"))
+        self.last_error = message
+        if self.verbose:
+            self.log(f"{self.command}.failed", level="error", **fields, error=message)
+        else:
+            self._write(f"anomvae {self.command}: error: {message}")
+
+    def progress(self, total: float | None, *, unit: str = "rows") -> Progress:
+        """A progress bar when stderr is a terminal (never with ``--quiet`` or
+        ``--verbose``); otherwise an object whose methods do nothing."""
+        return Progress(total, unit=unit, enabled=not (self.quiet or self.verbose))
+
+
+class Progress:
+    """A rich progress bar on stderr, shown only when stderr is a terminal.
+
+    ``update(completed, rows)`` moves it; ``completed`` is in ``unit``s out of
+    ``total`` (bytes of the input file, or rows), ``rows`` is shown as text.
+    """
+
+    def __init__(self, total: float | None, *, unit: str, enabled: bool) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        if not enabled or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[rows]:>14,} rows"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("scoring", total=total, rows=0)
+
+    def update(self, completed: float, rows: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=completed, rows=rows)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread on SIGTERM, so ``with`` blocks discard outputs."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_TERMINATED)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception while the block runs, so temporary files
+    are removed and the previous output stays (SIGKILL cannot be caught: it
+    leaves a ``.*.anomvae.tmp`` file, never a partial output)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def usage_error(message: str, option: str | None = None) -> NoReturn:
+    """Exit 2 with a usage message (click's format, like typer's own errors)."""
+    raise typer.BadParameter(message, param_hint=option)
+
+
+@contextlib.contextmanager
+def errors_to_exit(reporter: Reporter) -> Iterator[None]:
+    """Turn every failure into one line on stderr and an exit code.
+
+    ``AnomvaeError`` (data, model, output) and the library's ``ValueError``s exit
+    1; Ctrl-C 130; SIGTERM 143; usage errors pass through to typer (exit 2). An
+    unexpected exception is reported as an internal error on one line (with the
+    traceback under ``--verbose``), never as a bare traceback.
+    """
+    try:
+        yield
+    except (typer.Exit, typer.BadParameter):
+        raise
+    except Terminated:
+        reporter.error("terminated by SIGTERM; no output was written")
+        raise typer.Exit(EXIT_TERMINATED) from None
+    except KeyboardInterrupt:
+        reporter.error("interrupted; no output was written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - keep exit quiet
+        reporter.error("stdout was closed before all rows were written (broken pipe)")
+        raise typer.Exit(EXIT_ERROR) from None
+    except AnomvaeError as exc:
+        reporter.error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    except MemoryError:
+        reporter.error("out of memory")
+        raise typer.Exit(EXIT_ERROR) from None
+    except (ValueError, OSError) as exc:
+        reporter.error(str(exc) or type(exc).__name__)
+        raise typer.Exit(EXIT_ERROR) from None
+    except Exception as exc:
+        if reporter.verbose:
+            traceback.print_exc()
+        reporter.error(
+            f"internal error: {type(exc).__name__}: {exc} (please report it; "
+            "--verbose shows the traceback)"
+        )
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 row"``, ``"2,000 rows"``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def split_names(values: list[str] | None) -> list[str]:
+    """Column names from repeated and/or comma-separated options, in order."""
+    names: list[str] = []
+    for value in values or ():
+        names += [v.strip() for v in value.split(",") if v.strip()]
+    return list(dict.fromkeys(names))
+
+
+class Timer:
+    """Seconds since creation."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

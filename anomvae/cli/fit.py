@@ -1,0 +1,306 @@
+"""``anomvae fit``: train a detector on normal data and save it."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+
+from anomvae.cli.common import (
+    EXIT_CODES_HELP,
+    Reporter,
+    errors_to_exit,
+    exit_on_sigterm,
+    split_names,
+    usage_error,
+)
+from anomvae.cli.fitting import train_and_save
+from anomvae.cli.options import (
+    CalibrationSpec,
+    Data,
+    ModelKind,
+    Quiet,
+    ScalerKind,
+    Sep,
+    Verbose,
+    calibration_callback,
+    hidden_callback,
+    open_interval,
+)
+
+__all__ = ["fit", "register"]
+
+
+def fit(
+    data: Data,
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", metavar="MODEL", help="Model file to write."),
+    ],
+    model: Annotated[
+        ModelKind,
+        typer.Option(
+            "--model",
+            help="ae: autoencoder; dae: denoising autoencoder; vae: variational "
+            "autoencoder; cvae: conditional VAE (needs --condition).",
+        ),
+    ] = ModelKind.ae,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            metavar="COLUMN",
+            help="Feature columns (repeat, or comma-separate). Default: every "
+            "numeric column not named by another option.",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            "-x",
+            metavar="COLUMN",
+            help="Columns never to use as features.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-column",
+            "-i",
+            metavar="COLUMN",
+            help="Identifier column(s): never a feature.",
+        ),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            "--label-column",
+            metavar="COLUMN",
+            help="Label column (1 = anomaly / 0 = normal, or -1/+1): never a "
+            "feature; rows labelled anomalous are left out of training.",
+        ),
+    ] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            metavar="COLUMN",
+            help="cvae: context column(s) the model is conditioned on; text "
+            "values are categories.",
+        ),
+    ] = None,
+    calibrate: Annotated[
+        str | None,
+        typer.Option(
+            "--calibrate",
+            metavar="SPEC",
+            help="Calibrate the threshold on held-out rows: fpr:RATE (expected "
+            "false-positive rate), conformal[:ALPHA] (adds p-values), evt:RISK "
+            "(extreme-value tail), contamination:FRACTION. Default: the "
+            "detector's own 1%-of-training threshold, no p-values.",
+            callback=calibration_callback,
+        ),
+    ] = None,
+    calibration_size: Annotated[
+        float,
+        typer.Option(
+            "--calibration-size",
+            metavar="FRACTION",
+            help="Share of rows held out for --calibrate.",
+            callback=open_interval(0.0, 1.0),
+        ),
+    ] = 0.2,
+    hidden: Annotated[
+        str | None,
+        typer.Option(
+            "--hidden",
+            metavar="W1,W2,...",
+            help="Hidden layer widths of the encoder (decoder mirrors) [64,32].",
+            callback=hidden_callback,
+        ),
+    ] = None,
+    latent_dim: Annotated[
+        int | None,
+        typer.Option(
+            "--latent-dim", metavar="N", min=1, help="Bottleneck size [auto]."
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", metavar="N", min=1, help="Maximum epochs [500]."),
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps",
+            metavar="N",
+            min=0,
+            help="Maximum gradient steps, 0 = no cap [1500].",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", metavar="N", min=1, help="Minibatch size [128]."),
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--learning-rate",
+            metavar="RATE",
+            help="Adam's learning rate [1e-3].",
+            callback=open_interval(0.0, math.inf),
+        ),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            "--patience",
+            metavar="N",
+            min=1,
+            help="Early-stopping patience, epochs [20].",
+        ),
+    ] = None,
+    validation_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--validation-fraction",
+            metavar="FRACTION",
+            help="Share of training rows for early stopping [0.1].",
+            callback=open_interval(0.0, 1.0, closed_low=True),
+        ),
+    ] = None,
+    scaler: Annotated[
+        ScalerKind | None, typer.Option("--scaler", help="Feature scaling [standard].")
+    ] = None,
+    score_type: Annotated[
+        str | None,
+        typer.Option(
+            "--score-type",
+            metavar="NAME",
+            help="The anomaly score: reconstruction, or what the model offers "
+            "(see the detector's score_type; vae/cvae add elbo, iw_nll, kl, "
+            "recon_prob).",
+        ),
+    ] = None,
+    beta: Annotated[
+        float | None,
+        typer.Option("--beta", metavar="X", min=0.0, help="vae/cvae: KL weight."),
+    ] = None,
+    likelihood: Annotated[
+        str | None,
+        typer.Option(
+            "--likelihood", metavar="NAME", help="vae/cvae: gaussian or bernoulli."
+        ),
+    ] = None,
+    noise: Annotated[
+        str | None,
+        typer.Option(
+            "--noise",
+            metavar="NAME",
+            help="Input corruption in training (dae, and models that offer it): "
+            "masking or gaussian.",
+        ),
+    ] = None,
+    noise_level: Annotated[
+        float | None,
+        typer.Option(
+            "--noise-level",
+            metavar="X",
+            min=0.0,
+            help="Masking probability or Gaussian noise std.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:1... [auto]."
+        ),
+    ] = None,
+    random_state: Annotated[
+        int | None,
+        typer.Option(
+            "--random-state",
+            metavar="SEED",
+            help="Seed: same seed + data = same model.",
+        ),
+    ] = None,
+    sep: Sep = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Train a detector on normal rows of DATA and save it to MODEL.
+
+    The whole file is read into memory (training data is expected to fit).
+    Features are every numeric column except --id-column, --label-column,
+    --condition and --exclude columns, or exactly --columns. An invalid cell in
+    a feature column (text, empty, NaN, inf) stops with its row and column.
+    Prints a summary: rows, features, epochs, validation loss, threshold.
+
+    \b
+    Examples:
+      anomvae fit normal.csv -o model.anomvae --id-column id
+      anomvae fit normal.parquet -o model.anomvae --model vae \\
+          --calibrate fpr:0.01 --random-state 0
+      anomvae fit sensors.csv -o model.anomvae --model cvae --condition machine \\
+          --columns temp,pressure,rpm --epochs 50
+    """
+    reporter = Reporter("fit", quiet=quiet, verbose=verbose)
+    spec: CalibrationSpec | None = calibrate  # type: ignore[assignment]
+    kind = model.value
+    params = _given(
+        hidden_layer_sizes=hidden,
+        latent_dim=latent_dim,
+        max_epochs=epochs,
+        max_steps=None if max_steps is None else (max_steps or "none"),
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        validation_fraction=validation_fraction,
+        scaler=scaler.value if scaler else None,
+        beta=beta,
+        score_type=score_type,
+        likelihood=likelihood,
+        noise=noise,
+        noise_level=noise_level,
+        device=device,
+        random_state=random_state,
+    )
+    conditions = split_names(condition)
+    if kind == "cvae" and not conditions:
+        usage_error("--model cvae needs --condition COLUMN", "'--condition'")
+    if conditions and kind != "cvae":
+        usage_error("only --model cvae takes condition columns", "'--condition'")
+    if output == "-":
+        usage_error("a model is written to a file, not stdout", "'--output'")
+    with errors_to_exit(reporter), exit_on_sigterm():
+        train_and_save(
+            data,
+            output,
+            kind,
+            params,
+            spec,
+            calibration_size,
+            columns=split_names(columns),
+            exclude=split_names(exclude),
+            ids=split_names(id_column),
+            label=label_column,
+            conditions=conditions,
+            sep=sep,
+            reporter=reporter,
+        )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The hyperparameters given on the command line (the rest keep the
+    library's defaults, which ``--help`` therefore does not repeat)."""
+    params = {k: v for k, v in options.items() if v is not None}
+    if params.get("max_steps") == "none":
+        params["max_steps"] = None
+    return params
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit", epilog=EXIT_CODES_HELP)(fit)

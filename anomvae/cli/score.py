@@ -1,0 +1,391 @@
+"""``anomvae score``: stream a file through a model and write per-row scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from anomvae.cli.common import (
+    EXIT_ANOMALIES,
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    Reporter,
+    Timer,
+    errors_to_exit,
+    exit_on_sigterm,
+    plural,
+    split_names,
+    usage_error,
+    utc_now,
+)
+from anomvae.cli.engines import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_BLOCK_SIZE,
+    ENGINES,
+    ScoreJob,
+    ScoreStats,
+    get_engine,
+)
+from anomvae.cli.options import (
+    Data,
+    OnInvalid,
+    Quiet,
+    Sep,
+    Verbose,
+    check_finite,
+    check_sep,
+)
+
+__all__ = ["register", "score"]
+
+
+def _check_engine(value: str) -> str:
+    if value not in ENGINES:
+        raise typer.BadParameter(
+            f"unknown engine {value!r}; available: {', '.join(sorted(ENGINES))}"
+        )
+    return value
+
+
+def score(
+    data: Data,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", metavar="MODEL", help="Model file written by fit."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT",
+            help="Output: .csv (.gz/.bz2/.zst compress) or .parquet; '-' writes "
+            "CSV to stdout.",
+        ),
+    ],
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-column",
+            "-i",
+            metavar="COLUMN",
+            help="Column copied to the output before the scores (repeat, or "
+            "comma-separate).",
+        ),
+    ] = None,
+    keep_columns: Annotated[
+        bool,
+        typer.Option("--keep-columns", help="Copy every input column to the output."),
+    ] = False,
+    row_numbers: Annotated[
+        bool,
+        typer.Option(
+            "--row-numbers",
+            help="Add a 'row' column: the 1-based data row of the input.",
+        ),
+    ] = False,
+    explain: Annotated[
+        int,
+        typer.Option(
+            "--explain",
+            metavar="K",
+            min=0,
+            help="Add the K features contributing most to each row's error, "
+            "with their shares: top1_feature, top1_share, ...",
+        ),
+    ] = 0,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="SCORE",
+            help="Flag rows with score above this instead of the model's threshold.",
+            callback=check_finite,
+        ),
+    ] = None,
+    on_invalid: Annotated[
+        OnInvalid,
+        typer.Option(
+            "--on-invalid",
+            help="Invalid cell (text, empty, NaN, inf) or malformed line: 'error' "
+            "stops with no output; 'skip' scores the valid rows.",
+        ),
+    ] = OnInvalid.error,
+    rejects: Annotated[
+        str | None,
+        typer.Option(
+            "--rejects",
+            metavar="PATH",
+            help="With --on-invalid skip: write rejected rows (row, column, "
+            "value, reason) here.",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Accept an input with a header but no rows (writes a header-only "
+            "output) instead of failing.",
+        ),
+    ] = False,
+    summary_json: Annotated[
+        str | None,
+        typer.Option(
+            "--summary-json",
+            metavar="PATH",
+            help="Also write the run's summary as JSON here (also on failure), "
+            "for monitoring.",
+        ),
+    ] = None,
+    fail_on_anomalies: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-anomalies",
+            help=f"Exit with code {EXIT_ANOMALIES} when any row is flagged (after "
+            "writing the output).",
+        ),
+    ] = False,
+    sep: Sep = None,
+    output_sep: Annotated[
+        str,
+        typer.Option(
+            "--output-sep",
+            metavar="CHAR",
+            help="CSV delimiter of the output.",
+            callback=check_sep,
+        ),
+    ] = ",",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="NAME",
+            help=f"Where to score: {', '.join(sorted(ENGINES))}.",
+            callback=_check_engine,
+        ),
+    ] = "local",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            metavar="N",
+            min=1,
+            help="CPU threads for the model. Default: half the available cores "
+            "(the rest parse and write the files).",
+        ),
+    ] = None,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=1, hidden=True)
+    ] = DEFAULT_BATCH_ROWS,
+    block_size: Annotated[
+        int, typer.Option("--block-size", min=1024, hidden=True)
+    ] = DEFAULT_BLOCK_SIZE,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Score every row of DATA and write the scores to OUT.
+
+    Columns are matched by name against the model's (order does not matter,
+    extra columns are ignored). The input is streamed in bounded batches, so
+    memory stays flat whatever its size. Each output row has the --id-column
+    values, then score (higher = more anomalous), p_value (calibrated models),
+    is_anomaly (score > threshold) and, with --explain K, the top K features.
+    A summary goes to stderr, and with --summary-json to a file.
+
+    \b
+    Examples:
+      anomvae score today.csv -m model.anomvae -o scores.csv --id-column id
+      anomvae score big.csv.gz -m model.anomvae -o scores.parquet --explain 3
+      zcat big.csv.gz | anomvae score - -m model.anomvae -o - -q > scores.csv
+      anomvae score today.csv -m model.anomvae -o scores.csv \\
+          --on-invalid skip --rejects rejects.csv \\
+          --summary-json summary.json --fail-on-anomalies
+    """
+    reporter = Reporter("score", quiet=quiet, verbose=verbose)
+    job = ScoreJob(
+        data=data,
+        model_path=model,
+        output=output,
+        rejects=rejects,
+        sep=sep,
+        output_sep=output_sep,
+        id_columns=tuple(split_names(id_column)),
+        keep_columns=keep_columns,
+        row_numbers=row_numbers,
+        on_invalid=on_invalid.value,
+        allow_empty=allow_empty,
+        threshold=threshold,
+        explain=explain,
+        batch_rows=batch_rows,
+        block_size=block_size,
+        threads=threads,
+    )
+    started, timer = utc_now(), Timer()
+    facts: dict[str, Any] = {}
+    code = EXIT_ERROR
+    try:
+        with errors_to_exit(reporter), exit_on_sigterm():
+            _check_paths(job, summary_json)
+            code = _run(job, engine, fail_on_anomalies, reporter, facts)
+    except typer.BadParameter:
+        code = EXIT_USAGE
+        raise
+    except typer.Exit as exc:
+        code = exc.exit_code
+        raise
+    finally:
+        # Exit 2 means the run never started (like typer's own usage errors,
+        # which cannot reach this point): no summary.
+        if summary_json and code != EXIT_USAGE:
+            code = _write_summary(
+                summary_json, job, facts, code, reporter, started, timer.seconds
+            )
+    if code != EXIT_OK:
+        raise typer.Exit(code)
+
+
+def _check_paths(job: ScoreJob, summary_json: str | None) -> None:
+    """Usage checks on the paths, then fail early if an output is unwritable."""
+    from anomvae.io import check_writable
+
+    if job.rejects and job.on_invalid != "skip":
+        usage_error("only meaningful with --on-invalid skip", "'--rejects'")
+    outputs = [p for p in (job.output, job.rejects, summary_json) if p and p != "-"]
+    if len({str(Path(p).resolve()) for p in outputs}) < len(outputs):
+        usage_error("--output, --rejects and --summary-json must be different files")
+    if job.rejects == "-" or (summary_json == "-" and job.output == "-"):
+        usage_error("only one output can go to stdout ('-')")
+    if summary_json and summary_json != "-":
+        check_writable(summary_json)
+
+
+def _run(
+    job: ScoreJob,
+    engine: str,
+    fail_on_anomalies: bool,
+    reporter: Reporter,
+    facts: dict[str, Any],
+) -> int:
+    from anomvae.batch import model_info
+    from anomvae.exceptions import DataError
+    from anomvae.persistence import load
+
+    timer = Timer()
+    model = load(job.model_path)
+    info = model_info(model)
+    if not info.input_columns:
+        raise DataError(
+            f"{job.model_path}: the model was fitted without column names, so "
+            "columns cannot be matched by name; refit it with anomvae fit or on "
+            "a pandas DataFrame"
+        )
+    facts["threshold"] = info.threshold if job.threshold is None else job.threshold
+    facts["threshold_source"] = "model" if job.threshold is None else "--threshold"
+    facts["method"] = info.method
+    reporter.log(
+        "model.loaded",
+        model=job.model_path,
+        estimator=info.estimator,
+        method=info.method,
+        threshold=facts["threshold"],
+        seconds=round(timer.seconds, 3),
+    )
+    stats: ScoreStats = get_engine(engine)(job, model, reporter)
+    facts["stats"] = stats
+    rate = stats.anomalies / stats.rows_scored if stats.rows_scored else 0.0
+    where = "stdout" if job.output == "-" else job.output
+    message = (
+        f"scored {plural(stats.rows_scored, 'row')} in {timer.seconds:.1f} s: "
+        f"{stats.anomalies:,} {'anomaly' if stats.anomalies == 1 else 'anomalies'} "
+        f"({rate:.2%}) above threshold {facts['threshold']:.6g} -> {where}"
+    )
+    if stats.rows_rejected:
+        message += f"; {plural(stats.rows_rejected, 'row')} rejected"
+        message += f" (in {job.rejects})" if job.rejects else ""
+    reporter.info(
+        message,
+        "score.done",
+        rows_read=stats.rows_read,
+        rows_scored=stats.rows_scored,
+        rows_rejected=stats.rows_rejected,
+        anomalies=stats.anomalies,
+        threshold=facts["threshold"],
+        output=where,
+        seconds=round(timer.seconds, 3),
+    )
+    if stats.rows_rejected and not job.rejects:
+        reporter.warning(
+            f"{plural(stats.rows_rejected, 'row')} rejected, the first: "
+            f"{stats.first_reject}; list them all with --rejects PATH",
+            "score.rejected",
+            rows=stats.rows_rejected,
+        )
+    if fail_on_anomalies and stats.anomalies:
+        return EXIT_ANOMALIES
+    return EXIT_OK
+
+
+def _write_summary(
+    path: str,
+    job: ScoreJob,
+    facts: dict[str, Any],
+    code: int,
+    reporter: Reporter,
+    started: str,
+    seconds: float,
+) -> int:
+    """Write the JSON summary atomically; returns the exit code to use."""
+    from anomvae._version import __version__
+    from anomvae.io import atomic_output
+
+    stats: ScoreStats | None = facts.get("stats")
+    status = {EXIT_OK: "ok", EXIT_ANOMALIES: "anomalies"}.get(code, "error")
+    counts = {
+        "rows_read": stats.rows_read if stats else None,
+        "rows_scored": stats.rows_scored if stats else None,
+        "rows_rejected": stats.rows_rejected if stats else None,
+        "anomalies": stats.anomalies if stats else None,
+    }
+    summary = {
+        "command": "score",
+        "status": status,
+        "exit_code": code,
+        "error": reporter.last_error if code not in (EXIT_OK, EXIT_ANOMALIES) else None,
+        **counts,
+        "anomaly_rate": (
+            stats.anomalies / stats.rows_scored if stats and stats.rows_scored else None
+        ),
+        "threshold": facts.get("threshold"),
+        "threshold_source": facts.get("threshold_source"),
+        "method": facts.get("method"),
+        "model": job.model_path,
+        "input": "<stdin>" if job.data == "-" else job.data,
+        "output": "<stdout>" if job.output == "-" else job.output,
+        "rejects": job.rejects,
+        "started": started,
+        "finished": utc_now(),
+        "seconds": round(seconds, 3),
+        "anomvae_version": __version__,
+    }
+    text = json.dumps(summary, indent=2) + "\n"
+    try:
+        if path == "-":
+            typer.echo(text, nl=False)
+        else:
+            with atomic_output(path) as tmp:
+                Path(tmp).write_text(text)
+    except OSError as exc:
+        reporter.error(f"cannot write the summary: {exc}")
+        return code if code != EXIT_OK else EXIT_ERROR
+    return code
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score", epilog=EXIT_CODES_HELP)(score)
