@@ -86,7 +86,7 @@ contamination : "auto" or float in (0, 0.5], default="auto"
     false-positive rate on new data use :class:`anomvae.ThresholdCalibrator`.
 batch_size : int, default=128
 max_epochs : int, default=500
-max_steps : int or None, default=1500
+max_steps : int or None, default=1000
     Cap on the number of gradient steps; training stops at whichever of
     ``max_epochs`` and ``max_steps`` comes first. Counting steps rather than epochs
     gives small and large data sets a similar amount of training.
@@ -199,7 +199,7 @@ class BaseAutoencoderDetector(
     contamination: float | str = "auto"
     batch_size: int = 128
     max_epochs: int = 500
-    max_steps: int | None = 1500
+    max_steps: int | None = 1000
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     validation_fraction: float = 0.1

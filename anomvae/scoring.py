@@ -39,6 +39,10 @@ __all__ = [
     "robust_standardize",
 ]
 
+#: Distances computed at once by :func:`latent_knn_distance` (64 rows against
+#: 4,096 reference codes).
+_KNN_BLOCK_ELEMENTS = 262_144
+
 #: Scores of every detector (``score_type``).
 AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn")
 #: Scores of the variational detectors: the above plus the likelihood-based ones.
@@ -155,14 +159,25 @@ def latent_knn_distance(
     skipped; used for training rows that belong to the reference set.
     """
     k_eff = min(k + int(exclude_self), reference.shape[0])
-    # |z - r|^2 = |z|^2 + |r|^2 - 2 z.r: one matrix product, and plain operators
-    # that export to ONNX.
-    sq = (
-        codes.square().sum(-1, keepdim=True)
-        + reference.square().sum(-1)
-        - 2.0 * codes @ reference.T
-    )
-    nearest = torch.topk(sq, k_eff, dim=1, largest=False).values[:, -1]
+    ref_sq = reference.square().sum(-1)
+
+    def kth(block: Tensor) -> Tensor:
+        # |z - r|^2 = |z|^2 + |r|^2 - 2 z.r: one matrix product, and plain
+        # operators that export to ONNX.
+        sq = block.square().sum(-1, keepdim=True) + ref_sq - 2.0 * block @ reference.T
+        return torch.topk(sq, k_eff, dim=1, largest=False).values[:, -1]
+
+    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
+        nearest = kth(codes)  # one block: the graph keeps a dynamic batch size
+    else:
+        # Blocks of ~2 MB of distances stay in cache: several times faster than
+        # one large matrix, and memory no longer grows with the batch.
+        rows = max(1, _KNN_BLOCK_ELEMENTS // max(reference.shape[0], 1))
+        nearest = (
+            torch.cat([kth(b) for b in codes.split(rows)])
+            if len(codes)
+            else codes[:, 0]
+        )
     return nearest.clamp(min=0.0).sqrt()
 
 

@@ -85,11 +85,11 @@ def _adam(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimi
     """Adam with its fused kernel (one kernel per step instead of a Python loop over
     parameter tensors: several times faster for these small networks), falling back
     to the multi-tensor version where the fused one is unavailable."""
-    kwargs = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    lr, decay = config.learning_rate, config.weight_decay
     try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, foreach=True, **kwargs)
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, foreach=True)
 
 
 def _split(
@@ -150,6 +150,7 @@ def train(
             # One host-to-device copy of the epoch's order, not one per step.
             order = train_idx[torch.randperm(n_train, generator=generator)].to(x.device)
             running = torch.zeros((), device=x.device)
+            seen = 0
             for start in range(0, n_train, batch_size):
                 idx = order[start : start + batch_size]
                 loss = objective(
@@ -161,10 +162,12 @@ def train(
                     nn.utils.clip_grad_norm_(net.parameters(), config.clip_grad_norm)
                 optimizer.step()
                 running += loss.detach() * idx.numel()
+                seen += idx.numel()
                 result.n_steps += 1
                 if result.n_steps >= max_steps:
                     break
-            train_loss = float(running) / n_train
+            # Rows actually seen: the step budget can end an epoch early.
+            train_loss = float(running) / max(seen, 1)
             if not math.isfinite(train_loss):
                 raise TrainingError(
                     f"training diverged: the loss became {train_loss} in epoch {epoch + 1}. "

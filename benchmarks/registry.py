@@ -41,8 +41,9 @@ __all__ = [
 
 Factory = Callable[[], Any]
 
-#: The ``score=`` options of ``anomvae.VAEDetector``.
-VAE_SCORES = ("reconstruction", "elbo", "iw_nll", "kl", "recon_prob")
+#: The ``score_type`` options of ``anomvae.VAEDetector`` besides its default
+#: ("hybrid"), each scored from the same fit.
+VAE_SCORES = ("reconstruction", "latent_knn", "elbo", "iw_nll", "kl", "recon_prob")
 
 
 def _scaled(estimator: Any) -> Pipeline:
@@ -111,9 +112,7 @@ def _anomvae_vae(score: str) -> Factory:
     def factory() -> Any:
         from anomvae import VAEDetector
 
-        # The core calls the parameter score_type (the issue says score=).
-        key = "score_type" if "score_type" in VAEDetector().get_params() else "score"
-        return VAEDetector(**{key: score})
+        return VAEDetector(score_type=score)
 
     factory.__name__ = f"anomvae_VAEDetector_{score}"
     return factory

@@ -341,3 +341,12 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_epoch():
     assert det.n_iter_ < 500
     assert det.n_iter_ - det.best_epoch_ == 5
     assert val[det.best_epoch_ - 1] == min(val)
+
+
+def test_step_budget_ending_mid_epoch_keeps_the_last_loss_a_true_average():
+    x_train, _, _ = low_rank_data(600, seed=6)
+    det = AutoencoderDetector(max_steps=6, batch_size=128, random_state=0).fit(x_train)
+    assert det.n_steps_ == 6
+    assert det.n_iter_ == 2  # 540 training rows: 5 steps, then 1 step of epoch 2
+    losses = det.history_["train_loss"]
+    assert losses[1] > 0.5 * losses[0]  # not divided by rows the epoch never saw
