@@ -79,14 +79,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(data: Path) -> Path:
-    """A calibrated autoencoder (fpr:0.05), fitted through the CLI."""
+    """A calibrated VAE (the default model, fpr:0.05), fitted through the CLI."""
     path = data / "model.anomvae"
     result = run(
         "fit", data / "train.csv", "-o", path, "-i", "id", "--label-column", "label",
         "--calibrate", "fpr:0.05", *TINY,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert "trained AutoencoderDetector on 240 rows x 4 features" in result.stderr
+    assert "trained VAEDetector on 240 rows x 4 features" in result.stderr
     assert "ignored:     non-numeric column(s) machine" in result.stderr
     return path
 
@@ -140,7 +140,7 @@ def test_no_arguments_prints_help() -> None:
 def test_fit_summary_and_info(model: Path) -> None:
     result = run("info", model)
     assert result.exit_code == 0
-    assert "AutoencoderDetector (ae)" in result.stdout
+    assert "VAEDetector (vae)" in result.stdout
     assert "4 float64: x0, x1, x2, x3" in result.stdout
     assert "calibrated: fpr" in result.stdout
     described = json.loads(run("info", model, "--json").stdout)
@@ -230,7 +230,9 @@ def test_fit_invalid_cell_names_row_and_column(
 )
 def test_fit_usage_errors_exit_2(data: Path, tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / "m.anomvae"
-    result = run("fit", data / "train.csv", "-o", out, *args)
+    # The cases are autoencoder parameters (--beta is a VAE's); "--model" in
+    # args overrides the first one.
+    result = run("fit", data / "train.csv", "-o", out, "--model", "ae", *args)
     assert result.exit_code == 2
     assert "Error: Invalid value" in result.stderr
     assert not out.exists()

@@ -45,7 +45,7 @@ def fit(
             help="ae: autoencoder; dae: denoising autoencoder; vae: variational "
             "autoencoder; cvae: conditional VAE (needs --condition).",
         ),
-    ] = ModelKind.ae,
+    ] = ModelKind.vae,
     columns: Annotated[
         list[str] | None,
         typer.Option(
