@@ -15,6 +15,7 @@ generated ``__init__`` only stores its arguments, as scikit-learn requires.
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 _SCORING_BATCH = 8192
+_NOISE_LEVEL = {"noise_level": [Interval(Real, 0, None, closed="left")]}
 #: k of the latent k-NN distance, and how many training codes are kept to compare
 #: against (a random subset beyond that: scoring cost stays bounded).
 _LATENT_K = 5
@@ -154,12 +156,13 @@ scaler_ : anomvae.preprocessing.Scaler"""
 
 
 def _document(*sections: str):  # type: ignore[no-untyped-def]
+    """Fill a class docstring's ``{parameters}`` and ``{attributes}`` placeholders
+    from the shared sections (one source for the parameters every detector has)."""
+
     def wrap(cls):  # type: ignore[no-untyped-def]
-        cls.__doc__ = (
-            (cls.__doc__ or "")
-            .replace("{parameters}", "\n".join(sections))
-            .replace("{attributes}", _COMMON_ATTRIBUTES)
-        )
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        doc = doc.replace("{parameters}", "\n".join(sections))
+        cls.__doc__ = doc.replace("{attributes}", _COMMON_ATTRIBUTES)
         return cls
 
     return wrap
@@ -253,11 +256,21 @@ class BaseAutoencoderDetector(
     def _warmup_epochs(self) -> int:
         return 0
 
+    def _training_input(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        """The input a training step sees: corrupted when the detector denoises
+        (``noise`` set), the clean rows otherwise and for validation."""
+        noise, level = getattr(self, "noise", None), getattr(self, "noise_level", 0.0)
+        return corrupt(x, noise, level) if training else x
+
     def _objective(self, net: AutoencoderNet) -> Objective:
+        check_noise(getattr(self, "noise", None), getattr(self, "noise_level", 0.0))
+
         def objective(
             x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
         ) -> torch.Tensor:
-            return reconstruction_objective(net, x, x, c)
+            return reconstruction_objective(
+                net, self._training_input(x, training), x, c
+            )
 
         return objective
 
@@ -599,27 +612,27 @@ class BaseAutoencoderDetector(
 class AutoencoderDetector(BaseAutoencoderDetector):
     """Deep autoencoder anomaly detector (reconstruction error).
 
-        Trained on normal rows to reconstruct them through a bottleneck; a row the
-        network reconstructs badly is anomalous.
+    Trained on normal rows to reconstruct them through a bottleneck; a row the
+    network reconstructs badly is anomalous.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        {attributes}
+    {attributes}
 
-        See Also
-        --------
-        DenoisingAutoencoderDetector, VAEDetector, anomvae.ThresholdCalibrator
+    See Also
+    --------
+    DenoisingAutoencoderDetector, VAEDetector, anomvae.ThresholdCalibrator
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from anomvae import AutoencoderDetector
-        >>> X = np.random.default_rng(0).normal(size=(200, 4))
-        >>> det = AutoencoderDetector(max_epochs=5, random_state=0).fit(X)
-        >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
-        array([ 1, -1])
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anomvae import AutoencoderDetector
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> det = AutoencoderDetector(max_epochs=5, random_state=0).fit(X)
+    >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, -8.0, 8.0, -8.0]])
+    array([ 1, -1])
     """
 
 
@@ -636,15 +649,15 @@ noise_level : float, default=0.2
 class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
     """Denoising autoencoder: trained to reconstruct clean rows from corrupted ones.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        {attributes}
+    {attributes}
 
-        See Also
-        --------
-        AutoencoderDetector
+    See Also
+    --------
+    AutoencoderDetector
     """
 
     noise: str = "masking"
@@ -653,19 +666,8 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseAutoencoderDetector._parameter_constraints,
         "noise": [StrOptions({"gaussian", "masking"})],
-        "noise_level": [Interval(Real, 0, None, closed="left")],
+        **_NOISE_LEVEL,
     }
-
-    def _objective(self, net: AutoencoderNet) -> Objective:
-        check_noise(self.noise, self.noise_level)
-
-        def objective(
-            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
-        ) -> torch.Tensor:
-            x_in = corrupt(x, self.noise, self.noise_level) if training else x
-            return reconstruction_objective(net, x_in, x, c)
-
-        return objective
 
 
 @_document(_COMMON_PARAMETERS, _VARIATIONAL_PARAMETERS)
@@ -673,21 +675,21 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
 class VAEDetector(BaseAutoencoderDetector):
     """Variational autoencoder (β-VAE) anomaly detector.
 
-        Gaussian latent with the reparameterisation trick, KL warm-up, Gaussian
-        (learned variance) or Bernoulli likelihood, and five anomaly scores.
+    Gaussian latent with the reparameterisation trick, KL warm-up, Gaussian
+    (learned variance) or Bernoulli likelihood, and five anomaly scores.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        {attributes}
+    {attributes}
 
-        References
-        ----------
-        Kingma & Welling (2014), Auto-Encoding Variational Bayes.
-        Higgins et al. (2017), β-VAE. Burda et al. (2016), Importance Weighted
-        Autoencoders. An & Cho (2015), Variational Autoencoder based Anomaly Detection
-        using Reconstruction Probability.
+    References
+    ----------
+    Kingma & Welling (2014), Auto-Encoding Variational Bayes.
+    Higgins et al. (2017), β-VAE. Burda et al. (2016), Importance Weighted
+    Autoencoders. An & Cho (2015), Variational Autoencoder based Anomaly Detection
+    using Reconstruction Probability.
     """
 
     beta: float = 0.1
@@ -708,7 +710,7 @@ class VAEDetector(BaseAutoencoderDetector):
         "score_type": [StrOptions(set(SCORES))],
         "n_score_samples": [Interval(Integral, 1, None, closed="left")],
         "noise": [StrOptions({"gaussian", "masking"}), None],
-        "noise_level": [Interval(Real, 0, None, closed="left")],
+        **_NOISE_LEVEL,
     }
     _variational: ClassVar[bool] = True
 
@@ -732,7 +734,7 @@ class VAEDetector(BaseAutoencoderDetector):
         def objective(
             x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
         ) -> torch.Tensor:
-            x_in = corrupt(x, self.noise, self.noise_level) if training else x
+            x_in = self._training_input(x, training)
             return elbo_objective(
                 net, x_in, x, c, beta=self.beta * warmup, n_samples=self.n_samples
             )
@@ -754,15 +756,15 @@ condition_columns : sequence of str or int, or None, default=None
 class ConditionalVAEDetector(VAEDetector):
     """Conditional VAE: scores how anomalous a row is *given its context*.
 
-        A reading that is normal for machine A may be anomalous for machine B: pass the
-        machine column as a condition and the model learns each context's normal.
+    A reading that is normal for machine A may be anomalous for machine B: pass the
+    machine column as a condition and the model learns each context's normal.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {parameters}
 
-        {attributes}
-        condition_encoder_ : anomvae.preprocessing.ConditionEncoder
+    {attributes}
+    condition_encoder_ : anomvae.preprocessing.ConditionEncoder
     """
 
     condition_columns: tuple[Any, ...] | None = None
