@@ -439,7 +439,8 @@ def render_readme_section(
     high = "none in this run"
     if s.high:
         high_means = s.auroc.loc[s.high].mean()
-        shown = [c for c in ("vae", high_means[s.anomvae].idxmax()) if c in s.anomvae]
+        best_high = [high_means[s.anomvae].idxmax()] if s.anomvae else []
+        shown = [c for c in ("vae", *best_high) if c in s.anomvae]
         if s.baselines:
             shown.append(high_means[s.baselines].idxmax())
         high = (
