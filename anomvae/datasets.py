@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.resources
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypedDict, overload
 
@@ -91,6 +92,16 @@ class _Info:
         return f"{self.name}.csv.gz"
 
 
+#: The ODDS sets taken from ADBench's "Classical" folder: numeric, cited to both,
+#: and (unless an entry says otherwise) UCI-licensed and unmodified.
+_adbench_numeric = partial(
+    _Info,
+    kind="numeric",
+    citation=f"{_ODDS} {_ADBENCH}",
+    licence=_UCI_LICENCE,
+    preprocessing="none: all rows, values as published by ODDS/ADBench",
+)
+
 _THYROID0387_BOOLEANS = (
     "on_thyroxine", "query_on_thyroxine", "on_antithyroid_medication", "sick",
     "pregnant", "thyroid_surgery", "I131_treatment", "query_hypothyroid",
@@ -125,9 +136,8 @@ _REGISTRY: dict[str, _Info] = {
             ),
             preprocessing="none: all rows, values as published by ODDS",
         ),
-        _Info(
+        _adbench_numeric(
             name="cardio",
-            kind="numeric",
             n_samples=1831,
             n_features=21,
             n_anomalies=176,
@@ -141,13 +151,9 @@ _REGISTRY: dict[str, _Info] = {
                 "analysis of cardiotocograms. J. Matern. Fetal Med. 5:311-318. UCI "
                 "ML Repository: Cardiotocography."
             ),
-            citation=f"{_ODDS} {_ADBENCH}",
-            licence=_UCI_LICENCE,
-            preprocessing="none: all rows, values as published by ODDS/ADBench",
         ),
-        _Info(
+        _adbench_numeric(
             name="mammography",
-            kind="numeric",
             n_samples=11183,
             n_features=6,
             n_anomalies=260,
@@ -161,16 +167,13 @@ _REGISTRY: dict[str, _Info] = {
                 "recognition techniques for detection of microcalcifications in "
                 "mammography. IJPRAI 7(6)."
             ),
-            citation=f"{_ODDS} {_ADBENCH}",
             licence=(
                 "Not stated upstream: ODDS names no licence (it says the data is "
                 "public on OpenML) and the original is not a UCI dataset."
             ),
-            preprocessing="none: all rows, values as published by ODDS/ADBench",
         ),
-        _Info(
+        _adbench_numeric(
             name="shuttle",
-            kind="numeric",
             n_samples=49097,
             n_features=9,
             n_anomalies=3511,
@@ -183,16 +186,13 @@ _REGISTRY: dict[str, _Info] = {
                 "D. Michie, D. J. Spiegelhalter, C. C. Taylor (1994). Machine "
                 "Learning, Neural and Statistical Classification."
             ),
-            citation=f"{_ODDS} {_ADBENCH}",
-            licence=_UCI_LICENCE,
             preprocessing=(
                 "none: all rows (train and test sets together), integer values "
                 "stored as float64 as in the source"
             ),
         ),
-        _Info(
+        _adbench_numeric(
             name="thyroid",
-            kind="numeric",
             n_samples=3772,
             n_features=6,
             n_anomalies=93,
@@ -204,9 +204,6 @@ _REGISTRY: dict[str, _Info] = {
                 "R. Quinlan (1987). Thyroid Disease, UCI ML Repository "
                 "(Garvan Institute, Sydney), file ann-train.data."
             ),
-            citation=f"{_ODDS} {_ADBENCH}",
-            licence=_UCI_LICENCE,
-            preprocessing="none: all rows, values as published by ODDS/ADBench",
         ),
         _Info(
             name="thyroid0387",

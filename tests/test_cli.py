@@ -607,7 +607,7 @@ def test_score_unwritable_outputs(data: Path, model: Path, tmp_path: Path) -> No
         ["--on-invalid", "maybe"],
         ["--explain", "-1"],
         ["--threshold", "nan"],
-        ["--engine", "dask"],
+        ["--engine", "spark"],
         ["--sep", "::"],
         ["--output-sep", ""],
         ["--summary-json", "OUT"],
@@ -802,5 +802,8 @@ def test_datasets_list_and_export(tmp_path: Path) -> None:
 def test_engine_registry_hook() -> None:
     from anomvae.cli.engines import ENGINES, get_engine, score_local
 
-    assert ENGINES == {"local": "anomvae.cli.engines:score_local"}
+    assert ENGINES == {
+        "local": "anomvae.cli.engines:score_local",
+        "dask": "anomvae.distributed:score_job",
+    }
     assert get_engine("local") is score_local

@@ -9,6 +9,7 @@ module             what it holds
 :mod:`.evaluate`   ``anomvae evaluate DATA -m MODEL --label-column y``
 :mod:`.calibrate`  ``anomvae calibrate DATA -m MODEL``
 :mod:`.info`       ``anomvae info MODEL``
+:mod:`.export`     ``anomvae export MODEL -o model.onnx``
 :mod:`.datasets`   ``anomvae datasets list|export``
 :mod:`.data`       whole-file reading for fit/calibrate, feature choice, labels
 :mod:`.options`    option types, parsers and the options commands share
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("fit", "score", "evaluate", "calibrate", "info", "datasets")
+COMMANDS = ("fit", "score", "evaluate", "calibrate", "info", "export", "datasets")
 
 app = typer.Typer(
     name="anomvae",

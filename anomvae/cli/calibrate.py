@@ -10,9 +10,9 @@ from anomvae.cli.common import (
     EXIT_CODES_HELP,
     Reporter,
     Timer,
+    check_model_output,
     errors_to_exit,
     exit_on_sigterm,
-    usage_error,
 )
 from anomvae.cli.options import (
     CalibrationSpec,
@@ -82,8 +82,7 @@ def calibrate(
     """
     reporter = Reporter("calibrate", quiet=quiet, verbose=verbose)
     target = output or model
-    if target == "-":
-        usage_error("a model is written to a file, not stdout", "'--output'")
+    check_model_output(target)
     spec: CalibrationSpec | None = method  # type: ignore[assignment]
     with errors_to_exit(reporter), exit_on_sigterm():
         _calibrate(data, model, target, spec, label_column, sep, reporter)

@@ -37,6 +37,7 @@ __all__ = [
     "Progress",
     "Reporter",
     "Terminated",
+    "check_model_output",
     "errors_to_exit",
     "exit_on_sigterm",
     "plural",
@@ -221,6 +222,12 @@ def exit_on_sigterm() -> Iterator[None]:
 def usage_error(message: str, option: str | None = None) -> NoReturn:
     """Exit 2 with a usage message (click's format, like typer's own errors)."""
     raise typer.BadParameter(message, param_hint=option)
+
+
+def check_model_output(path: str) -> None:
+    """Usage error (exit 2) for a model written to ``-``: models are files."""
+    if path == "-":
+        usage_error("a model is written to a file, not stdout", "'--output'")
 
 
 @contextlib.contextmanager

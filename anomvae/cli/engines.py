@@ -4,10 +4,11 @@ An engine takes a :class:`ScoreJob` (everything the command line said) and the
 loaded model, writes the output, and returns :class:`ScoreStats`. The command
 itself only parses options, loads the model, and reports.
 
-Only ``local`` exists here: it streams the input in bounded batches through
-:func:`anomvae.batch.score_batch` and writes them as they come. Adding an engine
-(say ``dask``, in ``anomvae.distributed``) takes one entry in :data:`ENGINES`,
-``"dask": "anomvae.distributed:score_job"``, a function with the signature of
+``local`` (here) streams the input in bounded batches through
+:func:`anomvae.batch.score_batch` and writes them as they come. ``dask``
+(:func:`anomvae.distributed.score_job`) scores a glob or directory of files on a
+Dask cluster, one partition per file, into a directory of Parquet parts. Adding
+an engine takes one entry in :data:`ENGINES`, a function with the signature of
 :func:`score_local`; engine-specific options (``--scheduler``, ``--workers``)
 go into :attr:`ScoreJob.engine_options` from ``score.py``. Engines are imported
 only when chosen, so ``--help`` never imports dask. Every engine must keep the
@@ -50,6 +51,7 @@ __all__ = [
 #: Engine name -> "module:function". Add engines here.
 ENGINES: dict[str, str] = {
     "local": "anomvae.cli.engines:score_local",
+    "dask": "anomvae.distributed:score_job",
 }
 
 ROW_COLUMN = "row"  # --row-numbers: 1-based data row number of the input

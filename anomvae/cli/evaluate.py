@@ -15,6 +15,7 @@ from anomvae.cli.common import (
 )
 from anomvae.cli.options import (
     Data,
+    ModelFile,
     Quiet,
     Sep,
     Verbose,
@@ -25,12 +26,7 @@ __all__ = ["evaluate", "metrics", "register"]
 
 def evaluate(
     data: Data,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", "-m", metavar="MODEL", help="Model file written by fit."
-        ),
-    ],
+    model: ModelFile,
     label_column: Annotated[
         str,
         typer.Option(

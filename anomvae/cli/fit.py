@@ -10,6 +10,7 @@ import typer
 from anomvae.cli.common import (
     EXIT_CODES_HELP,
     Reporter,
+    check_model_output,
     errors_to_exit,
     exit_on_sigterm,
     split_names,
@@ -26,6 +27,7 @@ from anomvae.cli.options import (
     Verbose,
     calibration_callback,
     hidden_callback,
+    id_column_option,
     open_interval,
 )
 
@@ -66,13 +68,7 @@ def fit(
         ),
     ] = None,
     id_column: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--id-column",
-            "-i",
-            metavar="COLUMN",
-            help="Identifier column(s): never a feature.",
-        ),
+        list[str] | None, id_column_option("Identifier column(s): never a feature.")
     ] = None,
     label_column: Annotated[
         str | None,
@@ -273,8 +269,7 @@ def fit(
         usage_error("--model cvae needs --condition COLUMN", "'--condition'")
     if conditions and kind != "cvae":
         usage_error("only --model cvae takes condition columns", "'--condition'")
-    if output == "-":
-        usage_error("a model is written to a file, not stdout", "'--output'")
+    check_model_output(output)
     with errors_to_exit(reporter), exit_on_sigterm():
         train_and_save(
             data,

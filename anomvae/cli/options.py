@@ -10,13 +10,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 __all__ = [
     "CalibrationSpec",
     "Data",
+    "ModelFile",
     "ModelKind",
     "OnInvalid",
     "Quiet",
@@ -27,6 +28,7 @@ __all__ = [
     "check_finite",
     "check_sep",
     "hidden_callback",
+    "id_column_option",
     "open_interval",
     "parse_calibration",
 ]
@@ -181,3 +183,13 @@ Data = Annotated[
         show_default=False,
     ),
 ]
+ModelFile = Annotated[
+    str,
+    typer.Option("--model", "-m", metavar="MODEL", help="Model file written by fit."),
+]
+
+
+def id_column_option(help: str) -> Any:
+    """``--id-column``/``-i COLUMN`` (repeatable): the flags are the same in every
+    command, what the columns are for is each command's own ``help``."""
+    return typer.Option("--id-column", "-i", metavar="COLUMN", help=help)

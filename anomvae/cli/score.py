@@ -33,12 +33,14 @@ from anomvae.cli.engines import (
 )
 from anomvae.cli.options import (
     Data,
+    ModelFile,
     OnInvalid,
     Quiet,
     Sep,
     Verbose,
     check_finite,
     check_sep,
+    id_column_option,
 )
 
 __all__ = ["register", "score"]
@@ -54,12 +56,7 @@ def _check_engine(value: str) -> str:
 
 def score(
     data: Data,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", "-m", metavar="MODEL", help="Model file written by fit."
-        ),
-    ],
+    model: ModelFile,
     output: Annotated[
         str,
         typer.Option(
@@ -72,12 +69,8 @@ def score(
     ],
     id_column: Annotated[
         list[str] | None,
-        typer.Option(
-            "--id-column",
-            "-i",
-            metavar="COLUMN",
-            help="Column copied to the output before the scores (repeat, or "
-            "comma-separate).",
+        id_column_option(
+            "Column copied to the output before the scores (repeat, or comma-separate)."
         ),
     ] = None,
     keep_columns: Annotated[
@@ -171,6 +164,25 @@ def score(
             callback=_check_engine,
         ),
     ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="--engine dask: address of a running Dask scheduler "
+            "(tcp://host:8786). Default: start a local cluster.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            min=1,
+            help="--engine dask without --scheduler: worker processes of the "
+            "local cluster (one thread each). Default: the available cores.",
+        ),
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -207,6 +219,12 @@ def score(
       anomvae score today.csv -m model.anomvae -o scores.csv \\
           --on-invalid skip --rejects rejects.csv \\
           --summary-json summary.json --fail-on-anomalies
+      anomvae score 'data/*.parquet' -m model.anomvae -o scores/ \\
+          --engine dask --workers 4 --id-column id
+
+    With --engine dask, DATA is a file, a directory or a quoted glob of
+    CSV/Parquet files (one partition per file) and OUT a directory of Parquet
+    parts, replaced as a whole when every part is written.
     """
     reporter = Reporter("score", quiet=quiet, verbose=verbose)
     job = ScoreJob(
@@ -226,12 +244,18 @@ def score(
         batch_rows=batch_rows,
         block_size=block_size,
         threads=threads,
+        engine_options={
+            k: v
+            for k, v in (("scheduler", scheduler), ("workers", workers))
+            if v is not None
+        },
     )
     started, timer = utc_now(), Timer()
     facts: dict[str, Any] = {}
     code = EXIT_ERROR
     try:
         with errors_to_exit(reporter), exit_on_sigterm():
+            _check_engine_options(job, engine)
             _check_paths(job, summary_json)
             code = _run(job, engine, fail_on_anomalies, reporter, facts)
     except typer.BadParameter:
@@ -249,6 +273,28 @@ def score(
             )
     if code != EXIT_OK:
         raise typer.Exit(code)
+
+
+def _check_engine_options(job: ScoreJob, engine: str) -> None:
+    """Usage checks of the options only some engines take."""
+    options = job.engine_options
+    if engine != "dask":
+        for name in options:
+            usage_error("only meaningful with --engine dask", f"'--{name}'")
+        return
+    if "scheduler" in options and "workers" in options:
+        usage_error("give either --scheduler or --workers, not both")
+    if job.data == "-" or job.output == "-":
+        usage_error("--engine dask reads files and writes a directory, not '-'")
+    unsupported = {
+        "--keep-columns": job.keep_columns,
+        "--row-numbers": job.row_numbers,
+        "--on-invalid skip": job.on_invalid != "error",
+        "--rejects": job.rejects is not None,
+    }
+    for name, given in unsupported.items():
+        if given:
+            usage_error("not supported with --engine dask", f"'{name}'")
 
 
 def _check_paths(job: ScoreJob, summary_json: str | None) -> None:
