@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,16 +26,6 @@ from anomvae.exceptions import DataError
 
 FEATURES = ["a", "b", "c", "d"]
 TINY = {"hidden_layer_sizes": (8,), "max_epochs": 3, "random_state": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only add overhead
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -47,16 +47,6 @@ RTOL = 1e-5
 VAE_SCORES = ("reconstruction", "kl", "elbo", "iw_nll", "recon_prob")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The CI machine's cores are shared: torch's intra-op threads then contend and
-    # these small networks train ~10x slower. Results do not depend on it.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def cardio():
     X, y = load("cardio", as_frame=False)

@@ -14,7 +14,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from pyod.models.base import BaseDetector
 from pyod.models.knn import KNN
 from pyod.models.lscp import LSCP
@@ -35,16 +34,6 @@ needs_combo = pytest.mark.skipif(
     importlib.util.find_spec("combo") is None,
     reason="pyod.models.combination needs the optional package 'combo'",
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Shared CI cores: torch's intra-op threads contend and small networks train
-    # ~10x slower. Results do not depend on it.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
