@@ -278,7 +278,7 @@ def score_batch(
     cut = info.threshold if threshold is None else float(threshold)
     columns: dict[str, Any] = {SCORE: scores}
     if info.p_values:
-        from anomvae.calibration import conformal_p_values
+        from anomvae.thresholds import conformal_p_values
 
         columns[P_VALUE] = conformal_p_values(model.calibration_scores_, scores)
     columns[IS_ANOMALY] = scores > cut

@@ -31,21 +31,16 @@ from anomvae.exceptions import ModelFileError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-from anomvae.thresholds import (  # noqa: F401  (re-exported)
+from anomvae.thresholds import (
     _EPS,
     MIN_EXCEEDANCES,
-    GPDTail,
-    _check_rate,
-    _cutoff_table,
     _require_anomalies,
-    _scores_1d,
     anomaly_labels,
     benjamini_hochberg,
     best_f1_threshold,
     conformal_p_values,
     conformal_threshold,
     contamination_threshold,
-    evt_threshold,
     fit_gpd_tail,
     min_calibration_rows,
     precision_threshold,

@@ -33,10 +33,9 @@ from sklearn.utils.estimator_checks import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import anomvae.calibration as calibration_module
-from anomvae.calibration import (
+from anomvae.calibration import ThresholdCalibrator, _conformal_fpr_facts
+from anomvae.thresholds import (
     MIN_EXCEEDANCES,
-    ThresholdCalibrator,
-    _conformal_fpr_facts,
     benjamini_hochberg,
     best_f1_threshold,
     conformal_p_values,

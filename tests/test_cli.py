@@ -295,7 +295,7 @@ def test_fit_and_score_conditional_vae(data: Path, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- score
 def test_score_writes_ids_scores_p_values_and_flags(data: Path, model: Path) -> None:
     from anomvae import load
-    from anomvae.calibration import conformal_p_values
+    from anomvae.thresholds import conformal_p_values
 
     out = data / "scores.csv"
     result = run(
