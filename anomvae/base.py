@@ -10,6 +10,7 @@ generated ``__init__`` only stores its arguments, as scikit-learn requires.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 from dataclasses import dataclass
@@ -40,11 +41,24 @@ from anomvae.scoring import (
     reconstruction_errors,
     reconstruction_objective,
 )
-from anomvae.training import Objective, TrainConfig, check_noise, corrupt, train
+from anomvae.training import (
+    Objective,
+    TrainConfig,
+    autocast,
+    check_noise,
+    corrupt,
+    train,
+)
 
 __all__ = ["BaseAutoencoderDetector"]
 
 _SCORING_BATCH = 8192
+#: On CUDA, scoring batches grow up to this many rows (one kernel launch sequence
+#: per batch), as long as the largest intermediate, rows x Monte Carlo samples x
+#: layer width, stays within :data:`_CUDA_SCORING_ELEMENTS` (64 MB in float32);
+#: never below the CPU's :data:`_SCORING_BATCH`.
+_CUDA_SCORING_BATCH = 65536
+_CUDA_SCORING_ELEMENTS = 65536 * 256
 _NOISE_LEVEL = {"noise_level": [Interval(Real, 0, None, closed="left")]}
 #: k of the latent k-NN distance, and how many training codes are kept to compare
 #: against (a random subset beyond that: scoring cost stays bounded).
@@ -94,6 +108,17 @@ random_state : int, RandomState or None, default=None
     value and data give the same model and the same scores.
 device : str, default="auto"
     "auto" picks CUDA when available, else "cpu"; or any torch device string.
+precision : {"auto", "float32", "bfloat16"}, default="auto"
+    Arithmetic of the training forward pass. "bfloat16" runs it under
+    ``torch.autocast`` in bfloat16 (on CUDA, and on the CPU where it is mostly
+    slower but exercises the same path); "float32" never autocasts; "auto" is
+    bfloat16 on a CUDA device with native bfloat16 support (Ampere or newer),
+    float32 otherwise, so CPU training is exactly float32. bfloat16 has float32's
+    exponent range, so no loss scaling (``GradScaler``) is needed, unlike float16.
+    The weights, gradients and optimizer state stay float32, and likelihoods, KL
+    terms and loss reductions are computed in float32. Scoring never autocasts:
+    float64 on the CPU, float32 on CUDA. ``training_precision_`` records what was
+    used.
 verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
@@ -139,6 +164,8 @@ history_ : dict of list
     Per-epoch ``train_loss``, ``val_loss`` and ``beta_factor``.
 n_iter_ : int
     Epochs run.
+training_precision_ : {"float32", "bfloat16"}
+    The training arithmetic ``precision`` resolved to.
 network_ : torch.nn.Module
 scaler_ : anomvae.preprocessing.Scaler"""
 
@@ -175,6 +202,53 @@ def _resolve_device(device: str) -> torch.device:
     return dev
 
 
+def _native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` computes bfloat16 natively. By default
+    ``torch.cuda.is_bf16_supported`` also counts emulated support, which is slower
+    than float32 (pre-Ampere GPUs)."""
+    with torch.cuda.device(device):
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # a torch without the argument: ask the hardware
+            major, _ = torch.cuda.get_device_capability(device)
+            return bool(torch.version.hip) or major >= 8
+
+
+def _resolve_precision(precision: str, device: torch.device) -> str:
+    """The training precision ``precision`` means on ``device``: "float32" or
+    "bfloat16"."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and _native_bf16(device):
+        return "bfloat16"
+    return "float32"
+
+
+def _full_precision(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Autocast switched off: scores are computed in the network's own dtype even
+    inside a caller's autocast region."""
+    return autocast(device.type, False)
+
+
+def _rows_tensor(values: np.ndarray, param: torch.Tensor) -> torch.Tensor:
+    """Rows for scoring: on the network's device in its dtype; for a CUDA network
+    they stay on the host as they are, and :func:`_to_device` moves each batch."""
+    if param.device.type == "cuda":
+        return torch.as_tensor(values)
+    return torch.tensor(values, dtype=param.dtype, device=param.device)
+
+
+def _to_device(rows: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """A batch of :func:`_rows_tensor` rows on the network's device. For CUDA it is
+    converted into pinned (page-locked) host memory and copied without blocking
+    the host, which goes on to prepare the next batch while the GPU works on this
+    one; torch's pinned-memory cache reuses a buffer once its copy has finished."""
+    if param.device.type != "cuda":
+        return rows
+    staged = torch.empty(rows.shape, dtype=param.dtype, pin_memory=True)
+    return staged.copy_(rows).to(param.device, non_blocking=True)
+
+
 @_estimator
 class BaseAutoencoderDetector(
     ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin, BaseEstimator
@@ -198,6 +272,7 @@ class BaseAutoencoderDetector(
     clip_grad_norm: float | None = 5.0
     random_state: Any = None
     device: str = "auto"
+    precision: str = "auto"
     verbose: int = 0
     score_type: str = "hybrid"
 
@@ -222,6 +297,7 @@ class BaseAutoencoderDetector(
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
         "device": [str],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "verbose": ["verbose"],
         "score_type": [StrOptions(set(AUTOENCODER_SCORES))],
     }
@@ -360,6 +436,7 @@ class BaseAutoencoderDetector(
             image_shape=image_shape,
         )
         device = _resolve_device(self.device)
+        precision = _resolve_precision(self.precision, device)
         config = TrainConfig(
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
@@ -371,6 +448,7 @@ class BaseAutoencoderDetector(
             clip_grad_norm=self.clip_grad_norm,
             warmup_epochs=self._warmup_epochs(),
             verbose=self.verbose,
+            precision=precision,
         )
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -392,6 +470,7 @@ class BaseAutoencoderDetector(
         # arrives in, and float32 matrix kernels differ by ~1e-7 across batch sizes.
         self.network_ = net.to(torch.float64) if device.type == "cpu" else net
         self.history_ = result.history
+        self.training_precision_ = precision
         self.n_iter_ = result.n_epochs
         self.n_steps_ = result.n_steps
         self.best_epoch_ = result.best_epoch
@@ -422,16 +501,13 @@ class BaseAutoencoderDetector(
         c = None if c is None else c.to(x.dtype)
         n = x.shape[0]
         picks = np.sort(rng.permutation(n)[:_MAX_REFERENCE_CODES])
-        with torch.no_grad():
-            codes = torch.cat(
-                [
-                    net.encode(
-                        x[s : s + _SCORING_BATCH],
-                        None if c is None else c[s : s + _SCORING_BATCH],
-                    )[0]
-                    for s in range(0, n, _SCORING_BATCH)
-                ]
-            )
+        size = self._scoring_rows(x.device)
+        with torch.no_grad(), _full_precision(x.device):
+            parts = []
+            for s in range(0, n, size):
+                cb = None if c is None else c[s : s + size]
+                parts.append(net.encode(x[s : s + size], cb)[0])
+            codes = torch.cat(parts)
             reference = codes[torch.as_tensor(picks)]
             rest = np.setdiff1d(np.arange(n), picks)
             held_out = len(rest) >= 100
@@ -462,28 +538,48 @@ class BaseAutoencoderDetector(
 
     # ---------------------------------------------------------------- scoring
     def _tensors(self, X: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scaled rows and conditions (see :func:`_rows_tensor`)."""
         check_is_fitted(self, "network_")
         features, conditions = self._validate_input(X, reset=False)
         param = next(self.network_.parameters())
-        x = torch.tensor(
-            self.scaler_.transform(features), dtype=param.dtype, device=param.device
-        )
-        c = (
-            None
-            if conditions is None
-            else torch.tensor(conditions, dtype=param.dtype, device=param.device)
-        )
+        x = _rows_tensor(self.scaler_.transform(features), param)
+        c = None if conditions is None else _rows_tensor(conditions, param)
         return x, c
 
+    def _scoring_rows(self, device: torch.device) -> int:
+        """Rows per scoring batch: :data:`_SCORING_BATCH` off CUDA; on CUDA as many
+        as the :data:`_CUDA_SCORING_ELEMENTS` budget allows for this network and
+        score, between that and :data:`_CUDA_SCORING_BATCH`."""
+        if device.type != "cuda":
+            return _SCORING_BATCH
+        spec = self.network_spec_
+        width = max(spec.n_features, *spec.hidden_layer_sizes)
+        if spec.image_shape is not None and spec.conv_channels:
+            _, height, wide = spec.image_shape
+            first = spec.conv_channels[0] * -(-height // 2) * -(-wide // 2)
+            width = max(width, first)
+        rows = _CUDA_SCORING_ELEMENTS // (width * max(1, self._n_score_samples()))
+        return int(np.clip(rows, _SCORING_BATCH, _CUDA_SCORING_BATCH))
+
     def _batched(self, X: Any, fn: Any) -> np.ndarray:
+        """``fn(x, c)`` over batches of the rows of ``X``, as one float64 array.
+
+        Never autocast: scores keep the network's precision. On CUDA, batches
+        reach the GPU through :func:`_to_device` and the results are copied back
+        only once every batch is queued: no host sync between batches.
+        """
         x, c = self._tensors(X)
-        self.network_.train(False)
+        net = self.network_
+        net.train(False)
+        param = next(net.parameters())
+        size = self._scoring_rows(param.device)
         out = []
-        with torch.no_grad():
-            for s in range(0, x.shape[0], _SCORING_BATCH):
-                cb = None if c is None else c[s : s + _SCORING_BATCH]
-                out.append(fn(x[s : s + _SCORING_BATCH], cb).double().cpu().numpy())
-        return np.concatenate(out, axis=0)
+        with torch.no_grad(), _full_precision(param.device):
+            for s in range(0, x.shape[0], size):
+                xb = _to_device(x[s : s + size], param)
+                cb = None if c is None else _to_device(c[s : s + size], param)
+                out.append(fn(xb, cb))
+        return np.concatenate([o.double().cpu().numpy() for o in out], axis=0)
 
     def _eps(self) -> torch.Tensor | None:
         k = self._n_score_samples()

@@ -196,6 +196,15 @@ class AutoencoderNet(nn.Module):
     def variational(self) -> bool:
         return self.spec.variational
 
+    def _full(self, out: Tensor) -> Tensor:
+        """An output in the weights' dtype. Under bfloat16 autocast (training with
+        ``precision="bfloat16"``) the layers compute in bfloat16; casting the
+        encoder's and decoder's outputs back keeps every likelihood, KL and loss
+        reduction in float32. Without autocast the dtypes already agree and the
+        output is returned as it is (no operation is added)."""
+        dtype = self.to_mu.weight.dtype
+        return out if out.dtype == dtype else out.to(dtype)
+
     def decoder_logvar(self) -> Tensor:
         """Per-feature log-variance of the Gaussian decoder, bounded below."""
         return self.decoder_logvar_raw.clamp(min=DECODER_LOGVAR_MIN)
@@ -208,10 +217,10 @@ class AutoencoderNet(nn.Module):
         if c is not None and c.shape[-1]:
             h = torch.cat([h, c], dim=-1)
         h = self.encoder_mlp(h)
-        mu = self.to_mu(h)
+        mu = self._full(self.to_mu(h))
         if self.to_logvar is None:
             return mu, None
-        return mu, self.to_logvar(h).clamp(*LATENT_LOGVAR_RANGE)
+        return mu, self._full(self.to_logvar(h)).clamp(*LATENT_LOGVAR_RANGE)
 
     def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """Decoder mean (Gaussian) or logits (Bernoulli); ``z`` may have leading
@@ -221,7 +230,7 @@ class AutoencoderNet(nn.Module):
             z = torch.cat([z, c], dim=-1)
         lead = z.shape[:-1]
         h = self.decoder_mlp(z.reshape(-1, z.shape[-1]))
-        out = self.decoder_head(h)
+        out = self._full(self.decoder_head(h))
         return out.reshape(*lead, out.shape[-1])
 
     def forward(

@@ -55,6 +55,9 @@ _FITTED_SCALARS = (
     "n_train_samples_",
     "score_seed_",
 )
+#: Fitted values newer than format version 1's first files, with the value an
+#: older file implies (models trained before ``precision`` existed were float32).
+_FITTED_OPTIONAL = {"training_precision_": "float32"}
 
 
 def _detector_classes() -> dict[str, type]:
@@ -88,6 +91,7 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
     check_is_fitted(det, "network_")
     fitted: dict[str, Any] = {k: getattr(det, k) for k in _FITTED_SCALARS}
+    fitted.update({k: getattr(det, k, v) for k, v in _FITTED_OPTIONAL.items()})
     fitted["network_spec"] = det.network_spec_.to_dict()
     fitted["scaler_kind"] = det.scaler_.kind
     if hasattr(det, "feature_names_in_"):
@@ -133,6 +137,8 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
     fitted = config["fitted"]
     for key in _FITTED_SCALARS:
         setattr(det, key, fitted[key])
+    for key, default in _FITTED_OPTIONAL.items():
+        setattr(det, key, fitted.get(key, default))
     if "feature_names_in_" in fitted:
         det.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
     if "condition_encoder" in fitted:

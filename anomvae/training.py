@@ -5,10 +5,19 @@ Detectors hand it an *objective*: a closure ``objective(x, c, warmup=w,
 training=t) -> scalar loss``. ``warmup`` is the KL warm-up factor in [0, 1] (the
 closure multiplies β by it); ``training=False`` asks for the validation loss (no
 input corruption, full β).
+
+Mixed precision: with ``TrainConfig(precision="bfloat16")`` only the forward pass and
+the objective run under ``torch.autocast(dtype=torch.bfloat16)``. The network casts
+its encoder's and decoder's outputs back to float32, so likelihoods, KL terms and
+loss reductions are float32; the backpropagated and the validation losses are
+float32, and the weights, gradients and Adam's state stay float32. bfloat16 has
+float32's exponent range, so unlike float16 no loss scaling is needed.
+``"float32"`` never autocasts: it is the plain float32 loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -20,10 +29,24 @@ from torch import Tensor, nn
 
 from anomvae.exceptions import TrainingError
 
-__all__ = ["Objective", "TrainConfig", "TrainResult", "check_noise", "corrupt", "train"]
+__all__ = [
+    "PRECISIONS",
+    "Objective",
+    "TrainConfig",
+    "TrainResult",
+    "autocast",
+    "check_noise",
+    "corrupt",
+    "train",
+]
 
 #: Below this many rows no validation split is taken (nothing to early-stop on).
 MIN_ROWS_FOR_VALIDATION = 20
+#: Training precisions :func:`train` accepts (a detector's ``precision`` resolved).
+PRECISIONS = ("float32", "bfloat16")
+#: Device types whose autocast state :func:`autocast` sets (torch has autocast for
+#: both in every supported version).
+_AUTOCAST_DEVICES = ("cpu", "cuda")
 
 
 class Objective(Protocol):
@@ -46,6 +69,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 5.0
     warmup_epochs: int = 0
     verbose: int = 0
+    precision: str = "float32"
 
 
 @dataclass
@@ -79,6 +103,22 @@ def corrupt(x: Tensor, noise: str | None, level: float) -> Tensor:
     if noise == "gaussian":
         return x + level * torch.randn_like(x)
     return x * (torch.rand_like(x) >= level)
+
+
+def autocast(
+    device_type: str, bfloat16: bool
+) -> contextlib.AbstractContextManager[object]:
+    """bfloat16 autocast on ``device_type`` when ``bfloat16``; otherwise autocast
+    switched *off* (also inside a caller's own autocast region), so float32 work
+    stays float32. The weight-cast cache is off: weights change every step, and an
+    enclosing autocast region would otherwise keep their stale bfloat16 copies.
+    Device types other than CPU and CUDA get no context when ``bfloat16`` is False.
+    """
+    if not bfloat16 and device_type not in _AUTOCAST_DEVICES:
+        return contextlib.nullcontext()
+    return torch.autocast(
+        device_type, dtype=torch.bfloat16, enabled=bfloat16, cache_enabled=False
+    )
 
 
 def _adam(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -129,6 +169,42 @@ def train(
     Raises :class:`~anomvae.exceptions.TrainingError` when the loss stops being
     finite, instead of returning a model that scores garbage.
     """
+    if config.precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {PRECISIONS}, got {config.precision!r}"
+        )
+    mixed = config.precision == "bfloat16"
+    device_type = x.device.type
+
+    def forward(
+        x: Tensor, c: Tensor | None, *, warmup: float, training: bool
+    ) -> Tensor:
+        # Only the forward pass and the objective autocast (no optimizer step
+        # inside); the loss leaves as float32.
+        with autocast(device_type, True):
+            loss = objective(x, c, warmup=warmup, training=training)
+        return loss.float()
+
+    if mixed:
+        step_objective: Objective = forward
+        # Per-step contexts inside; nothing to switch off around them.
+        guard: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    else:
+        # The exact float32 loop, with autocast held off for the whole run.
+        step_objective, guard = objective, autocast(device_type, False)
+    with guard:
+        return _train(net, step_objective, x, c, config, generator, on_epoch)
+
+
+def _train(
+    net: nn.Module,
+    objective: Objective,
+    x: Tensor,
+    c: Tensor | None,
+    config: TrainConfig,
+    generator: torch.Generator,
+    on_epoch: Callable[[int, float, float], None] | None,
+) -> TrainResult:
     train_idx, val_idx = _split(x.shape[0], config.validation_fraction, generator)
     x_val = x[val_idx]
     c_val = None if c is None else c[val_idx]

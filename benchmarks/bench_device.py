@@ -4,10 +4,12 @@ present (CPU or CUDA), as JSON and a markdown table.
     python -m benchmarks.bench_device                    # device="auto"
     python -m benchmarks.bench_device --device cuda --out bench-gpu/
     python -m benchmarks.bench_device --quick --threads 2   # a CPU smoke run
+    python -m benchmarks.bench_device --precisions float32  # no bfloat16 rows
 
 Data are synthetic (normal rows on a noisy low-rank subspace, float64, seed 0), so
 the numbers measure speed only, and every machine runs the same rows. For each
-size and detector it reports:
+size, detector and training precision (``--precisions``: the detectors'
+``precision`` parameter, float32 and bfloat16 autocast by default) it reports:
 
 * **training**: ``fit`` with a fixed step budget (``--steps``, no early stopping).
   ``fit_s`` is its wall time; ``train_s`` is ``fit_s`` less one scoring pass over
@@ -15,10 +17,13 @@ size and detector it reports:
   VAE's 32-sample score that pass can exceed the training itself). Throughput is
   ``steps / train_s`` and ``steps * batch_size / train_s`` rows per second; it
   includes moving the data to the device and the per-epoch validation pass.
+  bfloat16 is reported as measured on whatever device is present: on a CPU
+  without native bfloat16 matrix units, autocast is usually slower than float32.
 * **scoring**: ``anomaly_score`` on the training rows, median of ``--repeats``
   runs, in rows per second. On CUDA it is also measured with the network cast to
   float64 (``score_f64_rows_per_s``), which is what CPU scoring uses: it shows the
-  price of CPU-identical, batch-independent scores on that GPU.
+  price of CPU-identical, batch-independent scores on that GPU. Scoring never
+  autocasts, so the training precision changes only which model is scored.
 
 A small fit and score run first and are not timed (CUDA context, kernel loading,
 allocator warm-up). Results are written to ``--out`` as ``bench_device.json`` and
@@ -28,6 +33,7 @@ allocator warm-up). Results are written to ``--out`` as ``bench_device.json`` an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -44,7 +50,15 @@ import torch
 
 from anomvae import AutoencoderDetector, VAEDetector
 
-__all__ = ["QUICK_SIZES", "SIZES", "environment", "main", "run", "synthetic"]
+__all__ = [
+    "PRECISIONS",
+    "QUICK_SIZES",
+    "SIZES",
+    "environment",
+    "main",
+    "run",
+    "synthetic",
+]
 
 #: (rows, features) of the default run and of ``--quick``.
 SIZES: tuple[tuple[int, int], ...] = ((10_000, 32), (100_000, 64), (200_000, 256))
@@ -54,9 +68,12 @@ DETECTORS: dict[str, Callable[..., Any]] = {
     "ae": AutoencoderDetector,
     "vae": VAEDetector,
 }
+#: Training precisions measured by default (the detectors' ``precision`` values).
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
 COLUMNS = (
     ("detector", "detector", "{}"),
+    ("precision", "precision", "{}"),
     ("n_rows", "rows", "{:,}"),
     ("n_features", "features", "{}"),
     ("fit_s", "fit s", "{:.2f}"),
@@ -106,6 +123,7 @@ def resolve_device(device: str) -> torch.device:
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions and hardware, recorded next to the numbers."""
     import anomvae
+    from anomvae.base import _resolve_precision
 
     env: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -116,6 +134,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "anomvae": anomvae.__version__,
         "device": str(device),
+        "precision_auto": _resolve_precision("auto", device),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -130,13 +149,20 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def _detector(name: str, device: torch.device, steps: int, batch_size: int) -> Any:
+def _detector(
+    name: str,
+    device: torch.device,
+    steps: int,
+    batch_size: int,
+    precision: str = "float32",
+) -> Any:
     return DETECTORS[name](
         max_steps=steps,
         max_epochs=10**6,
         patience=None,
         batch_size=batch_size,
         device=str(device),
+        precision=precision,
         random_state=0,
     )
 
@@ -154,14 +180,18 @@ def measure(
     steps: int,
     batch_size: int,
     repeats: int,
+    precision: str = "float32",
 ) -> dict[str, Any]:
-    """One row of the table: fit and score ``X`` with detector ``name``."""
-    det = _detector(name, device, steps, batch_size)
+    """One row of the table: fit ``X`` with detector ``name`` at training
+    ``precision``, and score it."""
+    det = _detector(name, device, steps, batch_size, precision)
     fit_s = _timed(lambda: det.fit(X), device)
     score_s = _score_rate(det, X, device, repeats)
     train_s = max(fit_s - score_s, 1e-9)
     row: dict[str, Any] = {
         "detector": name,
+        "precision": precision,
+        "training_precision": det.training_precision_,
         "n_rows": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "device": str(device),
@@ -177,7 +207,12 @@ def measure(
         "score_f64_rows_per_s": None,
     }
     if device.type == "cuda":
+        # The latent scores compare against the reference codes: cast them too.
         det.network_ = det.network_.to(torch.float64)
+        ref = det.latent_reference_
+        det.latent_reference_ = dataclasses.replace(
+            ref, codes=ref.codes.to(torch.float64)
+        )
         row["score_f64_rows_per_s"] = X.shape[0] / _score_rate(det, X, device, repeats)
     return row
 
@@ -190,27 +225,31 @@ def run(
     steps: int,
     batch_size: int,
     repeats: int,
+    precisions: Sequence[str] = PRECISIONS,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[dict[str, Any]]:
-    """Every (size, detector) row, after an untimed warm-up."""
+    """Every (size, detector, precision) row, after an untimed warm-up."""
     warm = synthetic(512, 8, seed=1)
     for name in detectors:
-        _detector(name, device, 5, 64).fit(warm).anomaly_score(warm)
+        for precision in precisions:
+            _detector(name, device, 5, 64, precision).fit(warm).anomaly_score(warm)
     rows = []
     for n_rows, n_features in sizes:
         X = synthetic(n_rows, n_features)
         for name in detectors:
-            log(f"{name} on {n_rows:,} x {n_features} ({device}) ...")
-            rows.append(
-                measure(
-                    name,
-                    X,
-                    device,
-                    steps=steps,
-                    batch_size=batch_size,
-                    repeats=repeats,
+            for precision in precisions:
+                log(f"{name} {precision} on {n_rows:,} x {n_features} ({device}) ...")
+                rows.append(
+                    measure(
+                        name,
+                        X,
+                        device,
+                        steps=steps,
+                        batch_size=batch_size,
+                        repeats=repeats,
+                        precision=precision,
+                    )
                 )
-            )
     return rows
 
 
@@ -225,7 +264,10 @@ def markdown(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
         "",
         "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
         "|"
-        + "|".join("---" if key == "detector" else "--:" for key, _, _ in COLUMNS)
+        + "|".join(
+            "---" if key in ("detector", "precision") else "--:"
+            for key, _, _ in COLUMNS
+        )
         + "|",
     ]
     for row in rows:
@@ -264,6 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(DETECTORS),
         help="comma-separated: ae,vae",
     )
+    parser.add_argument(
+        "--precisions",
+        type=lambda s: s.split(","),
+        default=list(PRECISIONS),
+        help="comma-separated training precisions: float32,bfloat16 (auto allowed)",
+    )
     parser.add_argument("--steps", type=int, default=500, help="gradient steps per fit")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="scoring repeats")
@@ -274,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(args.detectors) - set(DETECTORS))
     if unknown:
         parser.error(f"unknown detector(s) {unknown}; choose from {list(DETECTORS)}")
+    choices = [*PRECISIONS, "auto"]
+    unknown = sorted(set(args.precisions) - set(choices))
+    if unknown:
+        parser.error(f"unknown precision(s) {unknown}; choose from {choices}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -287,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps=steps,
         batch_size=args.batch_size,
         repeats=args.repeats,
+        precisions=args.precisions,
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     table = markdown(rows, env)

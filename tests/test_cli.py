@@ -164,6 +164,20 @@ def test_fit_columns_exclude_and_stdin(data: Path, tmp_path: Path) -> None:
     assert [f["name"] for f in features] == ["x0", "x1", "x2"]
 
 
+def test_fit_precision_is_passed_to_the_detector(data: Path, tmp_path: Path) -> None:
+    from anomvae.persistence import read_config
+
+    out = tmp_path / "m.anomvae"
+    args = ["-o", out, "-i", "id", "-x", "machine,label", *TINY, "-q"]
+    result = run("fit", data / "train.csv", *args, "--precision", "bfloat16")
+    assert (result.exit_code, result.stderr) == (0, "")
+    config = read_config(out)
+    assert config["params"]["precision"] == "bfloat16"
+    assert config["fitted"]["training_precision_"] == "bfloat16"
+    run("fit", data / "train.csv", *args)
+    assert read_config(out)["params"]["precision"] == "auto"
+
+
 def test_fit_leaves_out_rows_labelled_anomalous(data: Path, tmp_path: Path) -> None:
     result = run(
         "fit", data / "test.csv", "-o", tmp_path / "m.anomvae", "-i", "id",
@@ -210,6 +224,7 @@ def test_fit_invalid_cell_names_row_and_column(
         ["--model", "cvae"],
         ["--condition", "machine"],
         ["--sep", "ab"],
+        ["--precision", "float16"],
         ["--hidden", "8,a"],
         ["--epochs", "0"],
         ["--learning-rate", "0"],

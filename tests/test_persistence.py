@@ -174,6 +174,32 @@ def test_unknown_estimator_class_is_never_imported(saved):
         anomvae.load(saved)
 
 
+def test_precision_round_trips_and_older_files_without_it_load(saved, tmp_path):
+    det = AutoencoderDetector(precision="bfloat16", **FAST).fit(
+        _frame().drop(columns="site")
+    )
+    det.save(tmp_path / "bf16.anomvae")
+    loaded = anomvae.load(tmp_path / "bf16.anomvae")
+    assert loaded.precision == "bfloat16"
+    assert loaded.training_precision_ == "bfloat16"
+
+    # A file written before the precision parameter existed.
+    scores = anomvae.load(saved).score_samples(_frame().drop(columns="site"))
+
+    def edit(config, meta, arrays):
+        del config["params"]["precision"]
+        del config["fitted"]["training_precision_"]
+
+    _rewrite(saved, edit)
+    assert "precision" not in read_config(saved)["params"]
+    old = anomvae.load(saved)
+    assert old.precision == "auto"
+    assert old.training_precision_ == "float32"
+    np.testing.assert_array_equal(
+        old.score_samples(_frame().drop(columns="site")), scores
+    )
+
+
 def test_missing_and_non_model_files(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         anomvae.load(tmp_path / "nope.anomvae")

@@ -21,6 +21,7 @@ from anomvae.cli.options import (
     CalibrationSpec,
     Data,
     ModelKind,
+    PrecisionKind,
     Quiet,
     ScalerKind,
     Sep,
@@ -215,6 +216,14 @@ def fit(
             "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:1... [auto]."
         ),
     ] = None,
+    precision: Annotated[
+        PrecisionKind | None,
+        typer.Option(
+            "--precision",
+            help="Training arithmetic: bfloat16 autocast, or float32; auto is "
+            "bfloat16 on a CUDA GPU that supports it natively [auto].",
+        ),
+    ] = None,
     random_state: Annotated[
         int | None,
         typer.Option(
@@ -262,6 +271,7 @@ def fit(
         noise=noise,
         noise_level=noise_level,
         device=device,
+        precision=precision.value if precision else None,
         random_state=random_state,
     )
     conditions = split_names(condition)

@@ -20,6 +20,7 @@ __all__ = [
     "ModelFile",
     "ModelKind",
     "OnInvalid",
+    "PrecisionKind",
     "Quiet",
     "ScalerKind",
     "Sep",
@@ -44,6 +45,12 @@ class ModelKind(str, Enum):
 class OnInvalid(str, Enum):
     error = "error"
     skip = "skip"
+
+
+class PrecisionKind(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
 
 
 class ScalerKind(str, Enum):
