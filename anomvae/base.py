@@ -35,6 +35,7 @@ from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.preprocessing import SCALERS, Scaler
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
+    HYBRID_LATENT_WEIGHT,
     LatentReference,
     anomaly_scores,
     latent_knn_distance,
@@ -62,7 +63,7 @@ _CUDA_SCORING_ELEMENTS = 65536 * 256
 _NOISE_LEVEL = {"noise_level": [Interval(Real, 0, None, closed="left")]}
 #: k of the latent k-NN distance, and how many training codes are kept to compare
 #: against (a random subset beyond that: scoring cost stays bounded).
-_LATENT_K = 5
+_LATENT_K = 3
 _MAX_REFERENCE_CODES = 4096
 _estimator = dataclass(kw_only=True, eq=False, repr=False)
 
@@ -123,9 +124,10 @@ verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
     The anomaly score. "reconstruction": mean squared reconstruction error (on the
-    scaled data). "latent_knn": distance from the row's latent code to its 5th
-    nearest training code (up to 4,096 kept). "hybrid": both, each standardised by
-    the median and interquartile range of the training rows' scores, added. A
+    scaled data). "latent_knn": distance from the row's latent code to its 3rd
+    nearest training code (up to 4,096 kept). "hybrid": both, each standardised by the
+    median and interquartile range of the training rows' scores, the latent one
+    weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added. A
     fitted detector can switch scores with ``set_params`` without refitting."""
 
 _VARIATIONAL_PARAMETERS = """\
@@ -523,6 +525,7 @@ class BaseAutoencoderDetector(
             _LATENT_K,
             *_median_iqr(recon.cpu().numpy()),
             *_median_iqr(knn.cpu().numpy()),
+            latent_weight=HYBRID_LATENT_WEIGHT,
         )
 
     def _likelihood_name(self) -> str:

@@ -170,6 +170,7 @@ class ScoringModule(nn.Module):
                 reference.recon_scale,
                 reference.knn_center,
                 reference.knn_scale,
+                reference.latent_weight,
             )
         )
         self.conditions = (

@@ -114,6 +114,7 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "recon_scale": ref.recon_scale,
         "knn_center": ref.knn_center,
         "knn_scale": ref.knn_scale,
+        "latent_weight": ref.latent_weight,
     }
     arrays["latent/reference"] = ref.codes.detach().cpu().numpy()
     arrays["scaler/center"] = det.scaler_.center

@@ -189,6 +189,7 @@ def test_precision_round_trips_and_older_files_without_it_load(saved, tmp_path):
     def edit(config, meta, arrays):
         del config["params"]["precision"]
         del config["fitted"]["training_precision_"]
+        assert config["fitted"]["latent_reference"]["latent_weight"] == 2.0
 
     _rewrite(saved, edit)
     assert "precision" not in read_config(saved)["params"]
@@ -198,6 +199,26 @@ def test_precision_round_trips_and_older_files_without_it_load(saved, tmp_path):
     np.testing.assert_array_equal(
         old.score_samples(_frame().drop(columns="site")), scores
     )
+
+
+def test_files_without_a_latent_weight_keep_the_equal_weight_hybrid(saved):
+    # Files written before HYBRID_LATENT_WEIGHT added the two standardised parts
+    # with equal weights; they must score as they did, against their threshold.
+    def edit(config, meta, arrays):
+        del config["fitted"]["latent_reference"]["latent_weight"]
+
+    _rewrite(saved, edit)
+    old = anomvae.load(saved)
+    ref = old.latent_reference_
+    assert ref.latent_weight == 1.0
+    X = _frame().drop(columns="site")
+    hybrid = old.anomaly_score(X)
+    recon = old.set_params(score_type="reconstruction").anomaly_score(X)
+    knn = old.set_params(score_type="latent_knn").anomaly_score(X)
+    expected = (recon - ref.recon_center) / ref.recon_scale + (
+        knn - ref.knn_center
+    ) / ref.knn_scale
+    np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_missing_and_non_model_files(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from anomvae import AutoencoderDetector, VAEDetector
-from anomvae.scoring import latent_knn_distance
+from anomvae.scoring import HYBRID_LATENT_WEIGHT, latent_knn_distance
 
 
 def test_latent_knn_distance_matches_brute_force():
@@ -25,6 +25,22 @@ def test_latent_knn_distance_matches_brute_force():
     np.testing.assert_allclose(own.numpy(), brute_own, rtol=1e-10, atol=1e-12)
 
 
+def test_latent_knn_distance_is_exact_for_near_neighbours():
+    # Far from the origin, |z|^2 + |r|^2 - 2 z.r cancels to rounding noise
+    # (~1e-12 here) for a close pair; the found neighbours' distances are
+    # recomputed from their differences, so scoring a training row gives exactly
+    # 0 and a row 1e-9 away gives 1e-9, in any batch.
+    rng = np.random.default_rng(0)
+    ref = torch.tensor(rng.normal(loc=1e3, size=(200, 5)))
+    assert (latent_knn_distance(ref, ref, 1) == 0).all()
+    near = ref[:7] + torch.tensor([1e-9, 0, 0, 0, 0], dtype=torch.float64)
+    gap = (near - ref[:7]).norm(dim=1)  # 1e-9 up to the representation of 1e3
+    np.testing.assert_allclose(latent_knn_distance(near, ref, 1), gap, rtol=1e-12)
+    np.testing.assert_array_equal(
+        latent_knn_distance(near[:3], ref, 1), latent_knn_distance(near, ref, 1)[:3]
+    )
+
+
 @pytest.mark.parametrize("cls", [AutoencoderDetector, VAEDetector])
 def test_hybrid_is_the_sum_of_standardised_parts(cls):
     rng = np.random.default_rng(1)
@@ -34,7 +50,8 @@ def test_hybrid_is_the_sum_of_standardised_parts(cls):
     recon = det.set_params(score_type="reconstruction").anomaly_score(X)
     knn = det.set_params(score_type="latent_knn").anomaly_score(X)
     hybrid = det.set_params(score_type="hybrid").anomaly_score(X)
-    expected = (recon - ref.recon_center) / ref.recon_scale + (
+    assert ref.latent_weight == HYBRID_LATENT_WEIGHT == 2.0
+    expected = (recon - ref.recon_center) / ref.recon_scale + 2.0 * (
         knn - ref.knn_center
     ) / ref.knn_scale
     np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-12)
