@@ -18,7 +18,6 @@ float32's exponent range, so unlike float16 no loss scaling is needed.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -210,7 +209,8 @@ def _train(
     c_val = None if c is None else c[val_idx]
     n_train = train_idx.numel()
     batch_size = max(1, min(config.batch_size, n_train))
-    optimizer = _adam(list(net.parameters()), config)
+    params = list(net.parameters())  # listed once: not on every step
+    optimizer = _adam(params, config)
     result = TrainResult(n_train=n_train, n_validation=val_idx.numel())
     best_loss, best_state, bad_epochs = math.inf, None, 0
     max_steps = config.max_steps if config.max_steps is not None else math.inf
@@ -235,7 +235,7 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(net.parameters(), config.clip_grad_norm)
+                    nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
                 optimizer.step()
                 running += loss.detach() * idx.numel()
                 seen += idx.numel()
@@ -270,7 +270,11 @@ def _train(
                 continue
             if best_state is None or val_loss < best_loss - 1e-4 * abs(best_loss):
                 best_loss, bad_epochs, result.best_epoch = val_loss, 0, epoch + 1
-                best_state = copy.deepcopy(net.state_dict())
+                # Tensor copies only (deepcopy of the state dict costs ~8% of
+                # a small fit's time).
+                best_state = {
+                    k: v.detach().clone() for k, v in net.state_dict().items()
+                }
             else:
                 bad_epochs += 1
                 if config.patience is not None and bad_epochs >= config.patience:
