@@ -507,3 +507,19 @@ def test_speed_reports_fastest_repeat_as_ratios(npz_dir: Path) -> None:
     assert len(speed) == 2 * 4
     assert (speed["n_rows"] == 50).all()
     assert "| small (gauss) | 50 × 4 |" in md.read_text()
+
+
+def test_hybrid_sweep_table_averages_seeds_then_datasets() -> None:
+    from benchmarks.sweep_hybrid import table
+
+    rows = [
+        # dataset a: seeds average to 0.8 (k=1, w=1); dataset b: 0.6 -> mean 0.7
+        ("a", 0, 1, 1.0, 0.7), ("a", 1, 1, 1.0, 0.9), ("b", 0, 1, 1.0, 0.6),
+        ("b", 1, 1, 1.0, 0.6), ("a", 0, 1, 2.0, 1.0), ("a", 1, 1, 2.0, 1.0),
+        ("b", 0, 1, 2.0, 0.5), ("b", 1, 1, 2.0, 0.5),
+    ]  # fmt: skip
+    results = pd.DataFrame(rows, columns=["dataset", "seed", "k", "weight", "auroc"])
+    text = table(results)
+    assert "over 2 low-contamination quick datasets (2 seeds each)" in text
+    assert "| k \\ weight | 1 | 2 |" in text
+    assert "| 1 | 0.7000 | 0.7500 |" in text
