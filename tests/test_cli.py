@@ -137,6 +137,7 @@ def test_fit_summary_and_info(model: Path) -> None:
     assert described["method"] == "fpr"
     assert described["training"]["rows"] == 240
     assert described["training"]["epochs"] == 3
+    assert described["training"]["precision"] == "float32"  # "auto" on the CPU
     assert set(described["versions"]) >= {"anomvae", "torch", "scikit-learn"}
     assert described["created"]
 

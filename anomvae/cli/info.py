@@ -127,6 +127,8 @@ def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
             "best_epoch": best,
             "steps": fitted.get("n_steps_"),
             "val_loss": val_loss,
+            # Files older than the precision parameter trained in float32.
+            "precision": fitted.get("training_precision_", "float32"),
         },
         "calibrated": bool(cal),
         "method": method,
@@ -164,7 +166,7 @@ def _render(d: dict[str, Any]) -> str:
     val = "n/a" if t["val_loss"] is None else f"{t['val_loss']:.6g}"
     lines += [
         f"  training:     {t['rows']:,} rows, {t['epochs']} epochs (best "
-        f"{t['best_epoch']}), validation loss {val}",
+        f"{t['best_epoch']}), validation loss {val}, {t['precision']}",
         f"  threshold:    {d['threshold']:.6g} ("
         + (f"calibrated: {d['method']}" if d["calibrated"] else "uncalibrated detector")
         + ")",
