@@ -7,14 +7,19 @@ output appeared and that a previous output is left as it was.
 
 from __future__ import annotations
 
+import errno
 import gzip
+import io
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -603,6 +608,95 @@ def test_score_unwritable_outputs(data: Path, model: Path, tmp_path: Path) -> No
     assert result.exit_code == 1
     assert not (tmp_path / "out.csv").exists()
     assert leftovers(tmp_path) == []
+
+
+class _Inline:
+    """The single-threaded path: every call goes straight to the TableWriter."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.writer.__exit__(*exc)
+
+    def write(self, table: Any) -> None:
+        self.writer.write(table)
+
+    def flush(self) -> None:
+        pass
+
+
+BATCHED = ["--batch-rows", "7", "-i", "id", "-q"]  # 300 rows: 42 batches of 7, one of 6
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "-"])
+def test_score_write_behind_is_byte_identical(
+    data: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Writing in a background thread changes nothing in the output."""
+    from anomvae.cli import engines
+
+    outputs = []
+    for inline in (False, True):
+        if inline:
+            monkeypatch.setattr(engines, "_WriteBehind", _Inline)
+        out = "-" if name == "-" else tmp_path / f"{inline}-{name}"
+        result = run(
+            "score", data / "test.csv", "-m", model, "-o", out, *BATCHED,
+            "--keep-columns", "--row-numbers", "--explain", "2",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        outputs.append(result.stdout_bytes if out == "-" else Path(out).read_bytes())
+    assert outputs[0] == outputs[1]
+    if name.endswith(".parquet"):
+        frame = pq.read_table(io.BytesIO(outputs[0])).to_pandas()
+    else:
+        frame = pd.read_csv(io.BytesIO(outputs[0]), keep_default_na=False)
+    assert frame["row"].tolist() == list(range(1, N_ROWS + 1))
+    assert frame["id"].tolist() == [f"r{i}" for i in range(N_ROWS)]
+
+
+@pytest.mark.parametrize("fail_at", ["3rd batch", "last batch"])
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+        (pa.ArrowInvalid("unwritable value"), "unwritable value"),
+    ],
+)
+def test_score_write_error_in_writer_thread(
+    data: Path,
+    model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fail_at: str,
+    error: Exception,
+    message: str,
+) -> None:
+    """A failed background write fails the run (exit 1, one line), promptly,
+    and discards the output; the previous output stays."""
+    calls: list[int] = []
+    write_csv = pcsv.write_csv
+
+    def failing(table: pa.Table, sink: Any, **kwargs: Any) -> None:
+        calls.append(table.num_rows)  # calls[0]: the header (0 rows)
+        if len(calls) == 4 if fail_at == "3rd batch" else table.num_rows == 6:
+            raise error
+        write_csv(table, sink, **kwargs)
+
+    monkeypatch.setattr(pcsv, "write_csv", failing)
+    out = tmp_path / "out.csv"
+    out.write_text("yesterday\n")
+    result = run("score", data / "test.csv", "-m", model, "-o", out, *BATCHED)
+    assert result.exit_code == 1
+    assert message in error_line(result)
+    assert out.read_text() == "yesterday\n"
+    assert leftovers(tmp_path) == []
+    assert len(calls) == (4 if fail_at == "3rd batch" else 44)  # none after it
+    assert not any(t.name == "anomvae-writer" for t in threading.enumerate())
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ loaded model, writes the output, and returns :class:`ScoreStats`. The command
 itself only parses options, loads the model, and reports.
 
 ``local`` (here) streams the input in bounded batches through
-:func:`anomvae.batch.score_batch` and writes them as they come. ``dask``
+:func:`anomvae.batch.score_batch` and writes them as they come, reading ahead
+(:class:`_Prefetch`) and writing behind (:class:`_WriteBehind`) in background
+threads so that reading, scoring and writing overlap on multi-core machines. ``dask``
 (:func:`anomvae.distributed.score_job`) scores a glob or directory of files on a
 Dask cluster, one partition per file, into a directory of Parquet parts. Adding
 an engine takes one entry in :data:`ENGINES`, a function with the signature of
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
     from anomvae.batch import ModelInfo
     from anomvae.cli.common import Reporter
-    from anomvae.io import Batch, BatchReader
+    from anomvae.io import Batch, BatchReader, TableWriter
 
 __all__ = [
     "ENGINES",
@@ -195,6 +197,109 @@ class _Prefetch:
             self.reader.close()
 
 
+class _WriteBehind:
+    """Write tables in a background thread while the next batch is scored.
+
+    The counterpart of :class:`_Prefetch`: pyarrow's CSV and Parquet writers and
+    torch both release the GIL, so on two or more cores writing batch *i*
+    overlaps scoring batch *i + 1* instead of following it. Tables are written
+    in the order given; at most ``depth`` wait in the queue (plus the one being
+    written), so memory stays bounded.
+
+    The thread only calls :meth:`TableWriter.write`. Its first exception (disk
+    full, broken pipe, a pyarrow error...) stops the writing and is raised again
+    here, on the calling thread, by the next :meth:`write`, :meth:`flush` or
+    :meth:`close`, so it reaches the user exactly as if the write had failed
+    here. Committing (the rename onto the target) only ever happens in
+    :meth:`close`, on the calling thread, once every write succeeded; on an
+    exception the ``with`` block waits for the write in progress (a file write
+    takes well under a second), then discards the output. Waits use timeouts so
+    that signal handlers (Ctrl-C, SIGTERM) keep running in the main thread.
+    """
+
+    _DONE = object()
+
+    def __init__(self, writer: TableWriter, depth: int = 1) -> None:
+        self.writer = writer
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._thread = threading.Thread(
+            target=self._consume, name="anomvae-writer", daemon=True
+        )
+        try:
+            self._thread.start()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _consume(self) -> None:
+        while (item := self._queue.get()) is not self._DONE:
+            if isinstance(item, threading.Event):  # flush(): all before it written
+                item.set()
+            elif self._error is None and not self._aborted:
+                try:
+                    self.writer.write(item)
+                except BaseException as exc:  # re-raised in the calling thread
+                    self._error = exc
+
+    def _put(self, item: Any) -> None:
+        while True:  # the thread always drains the queue, so this ends
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._put(self._DONE)
+            while self._thread.is_alive():
+                self._thread.join(0.2)
+
+    def write(self, table: pa.Table) -> None:
+        """Queue ``table``; raise the error of an earlier write, if any."""
+        self._raise()
+        self._put(table)
+
+    def flush(self) -> None:
+        """Wait until every queued table is written; raise a write error."""
+        done = threading.Event()
+        self._put(done)
+        while not done.wait(0.2):
+            continue
+        self._raise()
+
+    def close(self) -> None:
+        """Write what is queued, then commit the output (or raise, discarding it)."""
+        try:
+            self._stop()
+            self._raise()
+        except BaseException:
+            self.abort()
+            raise
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Drop what is queued, wait for the write in progress, discard the output."""
+        self._aborted = True
+        self._stop()
+        self.writer.abort()
+
+    def __enter__(self) -> _WriteBehind:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 #: Reader threads abandoned while blocked on input; see input_thread_stuck().
 _STUCK: list[threading.Thread] = []
 
@@ -286,7 +391,9 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
     stats = ScoreStats()
     with ExitStack() as stack:
         threads = stack.enter_context(torch_threads(job.threads))
-        writer = stack.enter_context(TableWriter(job.output, sep=job.output_sep))
+        writer = stack.enter_context(
+            _WriteBehind(TableWriter(job.output, sep=job.output_sep))
+        )
         rejects = (
             stack.enter_context(TableWriter(job.rejects, schema=REJECTS_SCHEMA))
             if job.rejects
@@ -361,7 +468,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                     rejected=stats.rows_rejected,
                     anomalies=stats.anomalies,
                 )
-        if writer.rows_written == 0:  # header-only input, or every row rejected
+        if stats.rows_scored == 0:  # header-only input, or every row rejected
             fields = (
                 list(_empty_passthrough(reader, job.data)) if out_passthrough else []
             )
@@ -371,5 +478,6 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                 + list(score_schema)
             )
             writer.write(schema.empty_table())
+        writer.flush()  # a failed write fails the job before any output is committed
         stats.rows_read = reader.rows_read
     return stats
