@@ -47,7 +47,7 @@ _KNN_BLOCK_ELEMENTS = 262_144
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
 #: benchmark suite, never per dataset: weights 1 / 1.5 / 2 / 3 gave mean AUROC
-#: 0.854 / 0.856 / 0.858 / 0.858 with k = 3 (see the README's benchmark section).
+#: 0.854 / 0.856 / 0.857 / 0.858 with k = 3 (see the README's benchmark section).
 HYBRID_LATENT_WEIGHT = 2.0
 
 #: Scores of every detector (``score_type``).
