@@ -10,7 +10,6 @@ generated ``__init__`` only stores its arguments, as scikit-learn requires.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 from dataclasses import dataclass
@@ -30,6 +29,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from anomvae.devices import (
+    full_precision,
+    resolve_device,
+    resolve_precision,
+    rows_tensor,
+    to_device,
+)
 from anomvae.exceptions import DataError
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.preprocessing import SCALERS, Scaler
@@ -45,7 +51,6 @@ from anomvae.scoring import (
 from anomvae.training import (
     Objective,
     TrainConfig,
-    autocast,
     check_noise,
     corrupt,
     train,
@@ -191,64 +196,6 @@ def _median_iqr(values: np.ndarray) -> tuple[float, float]:
         if scale > 1e-12:
             return float(median), scale
     return float(median), 1.0
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} but CUDA is not available; use device='auto'"
-        )
-    return dev
-
-
-def _native_bf16(device: torch.device) -> bool:
-    """Whether the CUDA ``device`` computes bfloat16 natively. By default
-    ``torch.cuda.is_bf16_supported`` also counts emulated support, which is slower
-    than float32 (pre-Ampere GPUs)."""
-    with torch.cuda.device(device):
-        try:
-            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-        except TypeError:  # a torch without the argument: ask the hardware
-            major, _ = torch.cuda.get_device_capability(device)
-            return bool(torch.version.hip) or major >= 8
-
-
-def _resolve_precision(precision: str, device: torch.device) -> str:
-    """The training precision ``precision`` means on ``device``: "float32" or
-    "bfloat16"."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda" and _native_bf16(device):
-        return "bfloat16"
-    return "float32"
-
-
-def _full_precision(device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """Autocast switched off: scores are computed in the network's own dtype even
-    inside a caller's autocast region."""
-    return autocast(device.type, False)
-
-
-def _rows_tensor(values: np.ndarray, param: torch.Tensor) -> torch.Tensor:
-    """Rows for scoring: on the network's device in its dtype; for a CUDA network
-    they stay on the host as they are, and :func:`_to_device` moves each batch."""
-    if param.device.type == "cuda":
-        return torch.as_tensor(values)
-    return torch.tensor(values, dtype=param.dtype, device=param.device)
-
-
-def _to_device(rows: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
-    """A batch of :func:`_rows_tensor` rows on the network's device. For CUDA it is
-    converted into pinned (page-locked) host memory and copied without blocking
-    the host, which goes on to prepare the next batch while the GPU works on this
-    one; torch's pinned-memory cache reuses a buffer once its copy has finished."""
-    if param.device.type != "cuda":
-        return rows
-    staged = torch.empty(rows.shape, dtype=param.dtype, pin_memory=True)
-    return staged.copy_(rows).to(param.device, non_blocking=True)
 
 
 @_estimator
@@ -437,8 +384,8 @@ class BaseAutoencoderDetector(
             architecture=self.architecture,
             image_shape=image_shape,
         )
-        device = _resolve_device(self.device)
-        precision = _resolve_precision(self.precision, device)
+        device = resolve_device(self.device)
+        precision = resolve_precision(self.precision, device)
         config = TrainConfig(
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
@@ -504,7 +451,7 @@ class BaseAutoencoderDetector(
         n = x.shape[0]
         picks = np.sort(rng.permutation(n)[:_MAX_REFERENCE_CODES])
         size = self._scoring_rows(x.device)
-        with torch.no_grad(), _full_precision(x.device):
+        with torch.no_grad(), full_precision(x.device):
             parts = []
             for s in range(0, n, size):
                 cb = None if c is None else c[s : s + size]
@@ -541,12 +488,12 @@ class BaseAutoencoderDetector(
 
     # ---------------------------------------------------------------- scoring
     def _tensors(self, X: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scaled rows and conditions (see :func:`_rows_tensor`)."""
+        """Scaled rows and conditions (see :func:`rows_tensor`)."""
         check_is_fitted(self, "network_")
         features, conditions = self._validate_input(X, reset=False)
         param = next(self.network_.parameters())
-        x = _rows_tensor(self.scaler_.transform(features), param)
-        c = None if conditions is None else _rows_tensor(conditions, param)
+        x = rows_tensor(self.scaler_.transform(features), param)
+        c = None if conditions is None else rows_tensor(conditions, param)
         return x, c
 
     def _scoring_rows(self, device: torch.device) -> int:
@@ -568,7 +515,7 @@ class BaseAutoencoderDetector(
         """``fn(x, c)`` over batches of the rows of ``X``, as one float64 array.
 
         Never autocast: scores keep the network's precision. On CUDA, batches
-        reach the GPU through :func:`_to_device` and the results are copied back
+        reach the GPU through :func:`to_device` and the results are copied back
         only once every batch is queued: no host sync between batches.
         """
         x, c = self._tensors(X)
@@ -577,10 +524,10 @@ class BaseAutoencoderDetector(
         param = next(net.parameters())
         size = self._scoring_rows(param.device)
         out = []
-        with torch.no_grad(), _full_precision(param.device):
+        with torch.no_grad(), full_precision(param.device):
             for s in range(0, x.shape[0], size):
-                xb = _to_device(x[s : s + size], param)
-                cb = None if c is None else _to_device(c[s : s + size], param)
+                xb = to_device(x[s : s + size], param)
+                cb = None if c is None else to_device(c[s : s + size], param)
                 out.append(fn(xb, cb))
         return np.concatenate([o.double().cpu().numpy() for o in out], axis=0)
 

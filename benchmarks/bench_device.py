@@ -123,7 +123,7 @@ def resolve_device(device: str) -> torch.device:
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions and hardware, recorded next to the numbers."""
     import anomvae
-    from anomvae.base import _resolve_precision
+    from anomvae.devices import resolve_precision
 
     env: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -134,7 +134,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "anomvae": anomvae.__version__,
         "device": str(device),
-        "precision_auto": _resolve_precision("auto", device),
+        "precision_auto": resolve_precision("auto", device),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

@@ -14,9 +14,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 import anomvae.base
+import anomvae.devices
 from anomvae import AutoencoderDetector, VAEDetector
-from anomvae.base import _resolve_precision
 from anomvae.datasets import load
+from anomvae.devices import resolve_precision
 from anomvae.models import NetworkSpec, build_network
 from anomvae.scoring import elbo_objective, reconstruction_objective
 from anomvae.training import TrainConfig, train
@@ -190,7 +191,7 @@ def test_auto_means_bfloat16_only_on_cuda_with_native_support(
 
     monkeypatch.setattr(torch.cuda, "device", lambda device: nullcontext())
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
-    assert _resolve_precision(precision, torch.device(device)) == expected
+    assert resolve_precision(precision, torch.device(device)) == expected
     # Emulated bfloat16 (pre-Ampere GPUs) is slower than float32: never "auto".
     assert all(flag is False for flag in asked)
 
@@ -208,7 +209,7 @@ def test_cuda_scoring_batches_grow_within_a_memory_budget(cardio):
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 def test_auto_on_cuda_trains_under_autocast_and_scores_in_float32(cardio, monkeypatch):
-    if not anomvae.base._native_bf16(torch.device("cuda")):
+    if not anomvae.devices.native_bf16(torch.device("cuda")):
         pytest.skip("this GPU has no native bfloat16")
     X, y = cardio
     layer_dtypes: set[torch.dtype] = set()
