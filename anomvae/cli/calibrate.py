@@ -19,6 +19,7 @@ from anomvae.cli.options import (
     Data,
     Quiet,
     Sep,
+    TrainingLabelColumn,
     Verbose,
     calibration_callback,
     parse_calibration,
@@ -54,14 +55,7 @@ def calibrate(
             callback=calibration_callback,
         ),
     ] = None,
-    label_column: Annotated[
-        str | None,
-        typer.Option(
-            "--label-column",
-            metavar="COLUMN",
-            help="Label column; rows labelled anomalous are left out.",
-        ),
-    ] = None,
+    label_column: TrainingLabelColumn = None,
     sep: Sep = None,
     quiet: Quiet = False,
     verbose: Verbose = False,

@@ -25,6 +25,7 @@ from anomvae.cli.options import (
     Quiet,
     ScalerKind,
     Sep,
+    TrainingLabelColumn,
     Verbose,
     calibration_callback,
     hidden_callback,
@@ -71,15 +72,7 @@ def fit(
     id_column: Annotated[
         list[str] | None, id_column_option("Identifier column(s): never a feature.")
     ] = None,
-    label_column: Annotated[
-        str | None,
-        typer.Option(
-            "--label-column",
-            metavar="COLUMN",
-            help="Label column (1 = anomaly / 0 = normal, or -1/+1): never a "
-            "feature; rows labelled anomalous are left out of training.",
-        ),
-    ] = None,
+    label_column: TrainingLabelColumn = None,
     condition: Annotated[
         list[str] | None,
         typer.Option(

@@ -170,6 +170,16 @@ Verbose = Annotated[
         help="Timestamped key=value log lines on stderr, for log collectors.",
     ),
 ]
+TrainingLabelColumn = Annotated[
+    str | None,
+    typer.Option(
+        "--label-column",
+        metavar="COLUMN",
+        help="Label column (1 = anomaly / 0 = normal, or -1/+1): never a "
+        "feature; rows labelled anomalous are left out.",
+    ),
+]
+
 Sep = Annotated[
     str | None,
     typer.Option(
