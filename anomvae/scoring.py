@@ -40,9 +40,14 @@ __all__ = [
     "robust_standardize",
 ]
 
-#: Distances computed at once by :func:`latent_knn_distance` (64 rows against
+#: Distances computed at once by :func:`latent_knn_distance` (128 rows against
 #: 4,096 reference codes).
-_KNN_BLOCK_ELEMENTS = 262_144
+_KNN_BLOCK_ELEMENTS = 524_288
+#: Extra candidates measured exactly after the float32 ranking of the k-NN search.
+_KNN_MARGIN = 1
+#: Groups the reference codes are split into for the k-NN search: the row's
+#: nearest candidates are looked for only in the groups with the nearest minima.
+_KNN_GROUPS = 64
 
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
@@ -171,33 +176,84 @@ def latent_knn_distance(
     every training code are anomalous even when the decoder reconstructs them well.
     With ``exclude_self`` the nearest reference (the row itself, at distance 0) is
     skipped; used for training rows that belong to the reference set.
+
+    The search ranks the reference codes in float32 and keeps
+    :data:`_KNN_MARGIN` more candidates than needed; their distances are then
+    computed exactly, in the codes' dtype, from their differences. The result is
+    the exact k-th distance unless more than :data:`_KNN_MARGIN` codes tie with
+    it to within float32 rounding, and then it is off by no more than that.
     """
     k_eff = min(k + int(exclude_self), reference.shape[0])
-    ref_sq = reference.square().sum(-1)
-    ref_t = reference.T.contiguous()
-
-    def kth(block: Tensor) -> Tensor:
-        # Search: |z - r|^2 = |z|^2 + (|r|^2 - 2 z.r), and |z|^2 is the same for
-        # every r, so the bracket alone (one fused matrix product) ranks them.
-        partial = torch.addmm(ref_sq, block, ref_t, alpha=-2.0)
-        index = torch.topk(partial, k_eff, dim=1, largest=False).indices
-        # Measure: the expanded form cancels badly for near neighbours, so the
-        # chosen codes' distances are recomputed from their differences.
-        found = (block.unsqueeze(1) - reference[index]).square().sum(-1)
-        return found.amax(1)
-
     if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
-        nearest = kth(codes)  # one block: the graph keeps a dynamic batch size
-    else:
-        # Blocks of ~2 MB of distances stay in cache: several times faster than
-        # one large matrix, and memory no longer grows with the batch.
-        rows = max(1, _KNN_BLOCK_ELEMENTS // max(reference.shape[0], 1))
-        nearest = (
-            torch.cat([kth(b) for b in codes.split(rows)])
-            if len(codes)
-            else codes[:, 0]
+        # One block in the reference's dtype: the graph keeps a dynamic batch size.
+        exact = _KnnSearch(reference, k_eff, dtype=reference.dtype, groups=1)
+        return _knn_block(codes, reference, exact, k_eff)
+    search = _KnnSearch(reference, min(k_eff + _KNN_MARGIN, reference.shape[0]))
+    # Blocks of ~1 MB of distances stay in cache: several times faster than one
+    # large matrix, and memory no longer grows with the batch.
+    rows = max(1, _KNN_BLOCK_ELEMENTS // max(reference.shape[0], 1))
+    if not len(codes):
+        return codes[:, 0]
+    return torch.cat(
+        [_knn_block(b, reference, search, k_eff) for b in codes.split(rows)]
+    )
+
+
+class _KnnSearch:
+    """The reference codes laid out for ranking: centred (so that float32 keeps
+    the distances' digits however far the codes sit from the origin), in the
+    search dtype, transposed and padded to ``groups`` equal groups (padding at
+    infinite distance)."""
+
+    def __init__(
+        self,
+        reference: Tensor,
+        candidates: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        groups: int = _KNN_GROUPS,
+    ) -> None:
+        n, d = reference.shape
+        self.center = reference.mean(0) if n else reference.sum(0)
+        ref = (reference - self.center).to(dtype)
+        self.candidates = candidates
+        # Grouping pays when the candidates' groups are a small part of the codes.
+        self.groups = (
+            groups if groups > 1 and candidates * -(-n // groups) * 2 <= n else 1
         )
-    return nearest.clamp(min=0.0).sqrt()
+        self.size = -(-n // self.groups)
+        pad = self.groups * self.size - n
+        self.sq = torch.cat([ref.square().sum(-1), ref.new_full((pad,), float("inf"))])
+        self.ref_t = torch.cat([ref, ref.new_zeros(pad, d)]).T.contiguous()
+
+    def rank(self, block: Tensor) -> Tensor:
+        """Indices of each row's ``candidates`` nearest reference codes (by the
+        search dtype's distances), shape ``(rows, candidates)``."""
+        # |z - r|^2 = |z|^2 + (|r|^2 - 2 z.r), and |z|^2 is the same for every r,
+        # so the bracket alone (one fused matrix product) ranks them.
+        partial = torch.addmm(
+            self.sq, (block - self.center).to(self.sq.dtype), self.ref_t, alpha=-2.0
+        )
+        if self.groups == 1:
+            return torch.topk(partial, self.candidates, dim=1, largest=False).indices
+        # The c nearest codes lie in the c groups with the smallest minima: a code
+        # outside them is no nearer than each of those c minima.
+        grouped = partial.view(len(block), self.groups, self.size)
+        group = torch.topk(grouped.amin(-1), self.candidates, dim=1, largest=False)
+        members = grouped.gather(
+            1, group.indices.unsqueeze(-1).expand(-1, -1, self.size)
+        ).flatten(1)
+        pick = torch.topk(members, self.candidates, dim=1, largest=False).indices
+        return group.indices.gather(1, pick // self.size) * self.size + pick % self.size
+
+
+def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> Tensor:
+    """k-th nearest distance for one block of codes: rank, then measure exactly
+    (the expanded form of the ranking cancels badly for near neighbours)."""
+    index = search.rank(block)
+    found = (block.unsqueeze(1) - reference[index]).square().sum(-1)
+    kth = found.amax(1) if found.shape[1] == k else torch.kthvalue(found, k, 1).values
+    return kth.clamp(min=0.0).sqrt()
 
 
 def robust_standardize(scores: Tensor, center: float, scale: float) -> Tensor:

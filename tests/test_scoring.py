@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 
 from anomvae import AutoencoderDetector, VAEDetector
 from anomvae.scoring import HYBRID_LATENT_WEIGHT, latent_knn_distance
@@ -23,6 +24,41 @@ def test_latent_knn_distance_matches_brute_force():
     )
     brute_own = np.sort(np.linalg.norm(ref[:, None] - ref[None], axis=-1), axis=1)[:, 1]
     np.testing.assert_allclose(own.numpy(), brute_own, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 8])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_grouped_float32_search_is_exact(k, dtype):
+    # 4,096 codes: the search runs in float32 over 64 groups, keeping only the
+    # groups with the nearest minima. Codes far from the origin, exact duplicates
+    # (ties across groups) and rows scored in odd-sized batches must still give
+    # the exact k-th distance of a brute-force sort.
+    rng = np.random.default_rng(k)
+    ref = rng.normal(loc=50.0, size=(4096, 10)) * rng.uniform(0.01, 2.0, size=10)
+    ref[1000:1040] = ref[7]  # 41 copies of one code, spread over groups
+    codes = np.concatenate(
+        [ref[:200] + rng.normal(scale=1e-3, size=(200, 10)), ref[5:9], ref[:50] * 1.5]
+    )
+    # The brute force sees the same (possibly float32-rounded) values.
+    ref, codes = (
+        a.astype(np.dtype(str(dtype)[6:])).astype(float) for a in (ref, codes)
+    )
+    brute = np.sort(cdist(codes, ref), axis=1)
+    ours = latent_knn_distance(torch.tensor(codes, dtype=dtype),
+                               torch.tensor(ref, dtype=dtype), k)  # fmt: skip
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    np.testing.assert_allclose(ours.double().numpy(), brute[:, k - 1], rtol=tol)
+    own = latent_knn_distance(torch.tensor(ref, dtype=dtype),
+                              torch.tensor(ref, dtype=dtype), k, exclude_self=True)  # fmt: skip
+    brute_own = np.sort(cdist(ref, ref), axis=1)
+    np.testing.assert_allclose(
+        own.double().numpy(), brute_own[:, k], rtol=tol, atol=1e-12
+    )
+    # A row's distance does not depend on the batch it is scored in.
+    t_codes, t_ref = torch.tensor(codes, dtype=dtype), torch.tensor(ref, dtype=dtype)
+    alone = torch.cat([latent_knn_distance(t_codes[i : i + 37], t_ref, k)
+                       for i in range(0, len(codes), 37)])  # fmt: skip
+    assert torch.equal(alone, ours)
 
 
 def test_latent_knn_distance_is_exact_for_near_neighbours():
