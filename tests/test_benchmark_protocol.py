@@ -523,3 +523,19 @@ def test_hybrid_sweep_table_averages_seeds_then_datasets() -> None:
     assert "over 2 low-contamination quick datasets (2 seeds each)" in text
     assert "| k \\ weight | 1 | 2 |" in text
     assert "| 1 | 0.7000 | 0.7500 |" in text
+
+
+def test_reference_sweep_table_averages_seeds_then_datasets() -> None:
+    from benchmarks.sweep_hybrid import reference_table
+
+    rows = [
+        # 4096 codes: a -> 0.9, b -> 0.7 (mean 0.8); 256 codes: a -> 0.8, b -> 0.5
+        ("a", 0, 4096, 0.8), ("a", 1, 4096, 1.0), ("b", 0, 4096, 0.7),
+        ("b", 1, 4096, 0.7), ("a", 0, 256, 0.8), ("a", 1, 256, 0.8),
+        ("b", 0, 256, 0.4), ("b", 1, 256, 0.6),
+    ]  # fmt: skip
+    results = pd.DataFrame(rows, columns=["dataset", "seed", "reference_size", "auroc"])
+    text = reference_table(results)
+    assert "over 2 low-contamination quick datasets (2 seeds each)" in text
+    # Largest reference first, one line per size.
+    assert text.index("| 4,096 | 0.8000 |") < text.index("| 256 | 0.6500 |")
