@@ -15,7 +15,7 @@ Every detector then gets exactly these raw arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ __all__ = [
     "find_datasets",
     "load_dataset",
     "make_split",
+    "quick_splits",
     "split_one_class",
 ]
 
@@ -245,3 +246,17 @@ def find_datasets(
             f"no {', '.join(m + '.npz' for m in missing)} in {data_dir}"
         )
     return [available[n] for n in names]
+
+
+def quick_splits(
+    data_dir: str | Path, seeds: int
+) -> Iterator[tuple[Dataset, int, Split]]:
+    """``(dataset, seed, split)`` for the low-contamination sets of the quick suite,
+    training halves cut to :data:`QUICK_MAX_TRAIN_ROWS`: what the sweeps behind
+    anomvae's defaults (``benchmarks.sweep_*``) measure on."""
+    for path in find_datasets(data_dir, list(QUICK_SUITE)):
+        dataset = load_dataset(path)
+        if dataset.high_contamination:
+            continue
+        for seed in range(seeds):
+            yield dataset, seed, make_split(dataset, seed, QUICK_MAX_TRAIN_ROWS)

@@ -25,17 +25,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.data import (
-    DEFAULT_DATA_DIR,
-    QUICK_MAX_TRAIN_ROWS,
-    QUICK_SUITE,
-    find_datasets,
-    load_dataset,
-    make_split,
-)
+from benchmarks.data import DEFAULT_DATA_DIR, quick_splits
 from benchmarks.runner import auroc_ap
 
-__all__ = ["KS", "REFERENCE_SIZES", "WEIGHTS", "main", "sweep", "sweep_reference"]
+__all__ = [
+    "KS",
+    "REFERENCE_SIZES",
+    "WEIGHTS",
+    "main",
+    "one_way_table",
+    "sweep",
+    "sweep_reference",
+]
 
 KS = (1, 2, 3, 5)
 WEIGHTS = (1.0, 1.5, 2.0, 3.0)
@@ -50,28 +51,21 @@ def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFr
     rows = []
     default_k = anomvae.base._LATENT_K
     try:
-        for path in find_datasets(data_dir, list(QUICK_SUITE)):
-            dataset = load_dataset(path)
-            if dataset.high_contamination:
-                continue
-            for seed in range(seeds):
-                split = make_split(dataset, seed, QUICK_MAX_TRAIN_ROWS)
-                for k in ks:
-                    anomvae.base._LATENT_K = k
-                    det = VAEDetector(random_state=seed).fit(split.X_train)
-                    fitted = det.latent_reference_
-                    for weight in WEIGHTS:
-                        det.latent_reference_ = dataclasses.replace(
-                            fitted, latent_weight=weight
-                        )
-                        auroc, _ = auroc_ap(
-                            split.y_test, det.anomaly_score(split.X_test)
-                        )
-                        rows.append(
-                            {"dataset": dataset.name, "seed": seed, "k": k,
-                             "weight": weight, "auroc": auroc}
-                        )  # fmt: skip
-                print(f"{dataset.name} seed {seed} done", flush=True)
+        for dataset, seed, split in quick_splits(data_dir, seeds):
+            for k in ks:
+                anomvae.base._LATENT_K = k
+                det = VAEDetector(random_state=seed).fit(split.X_train)
+                fitted = det.latent_reference_
+                for weight in WEIGHTS:
+                    det.latent_reference_ = dataclasses.replace(
+                        fitted, latent_weight=weight
+                    )
+                    auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                    rows.append(
+                        {"dataset": dataset.name, "seed": seed, "k": k,
+                         "weight": weight, "auroc": auroc}
+                    )  # fmt: skip
+            print(f"{dataset.name} seed {seed} done", flush=True)
     finally:
         anomvae.base._LATENT_K = default_k
     return pd.DataFrame(rows)
@@ -91,43 +85,44 @@ def sweep_reference(
     rows = []
     default_size = anomvae.base._MAX_REFERENCE_CODES
     try:
-        for path in find_datasets(data_dir, list(QUICK_SUITE)):
-            dataset = load_dataset(path)
-            if dataset.high_contamination:
-                continue
-            for seed in range(seeds):
-                split = make_split(dataset, seed, QUICK_MAX_TRAIN_ROWS)
-                det = VAEDetector(random_state=seed).fit(split.X_train)
-                x, c = det._tensors(split.X_train)
-                for size in sizes:
-                    anomvae.base._MAX_REFERENCE_CODES = size
-                    rng = np.random.RandomState(seed)
-                    det.latent_reference_ = det._fit_latent_reference(x, c, rng)
-                    auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
-                    rows.append(
-                        {"dataset": dataset.name, "seed": seed,
-                         "codes": len(det.latent_reference_.codes),
-                         "reference_size": size, "auroc": auroc}
-                    )  # fmt: skip
-                print(f"{dataset.name} seed {seed} done", flush=True)
+        for dataset, seed, split in quick_splits(data_dir, seeds):
+            det = VAEDetector(random_state=seed).fit(split.X_train)
+            x, c = det._tensors(split.X_train)
+            for size in sizes:
+                anomvae.base._MAX_REFERENCE_CODES = size
+                rng = np.random.RandomState(seed)
+                det.latent_reference_ = det._fit_latent_reference(x, c, rng)
+                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                rows.append(
+                    {"dataset": dataset.name, "seed": seed,
+                     "codes": len(det.latent_reference_.codes),
+                     "reference_size": size, "auroc": auroc}
+                )  # fmt: skip
+            print(f"{dataset.name} seed {seed} done", flush=True)
     finally:
         anomvae.base._MAX_REFERENCE_CODES = default_size
     return pd.DataFrame(rows)
 
 
+def one_way_table(results: pd.DataFrame, column: str, heading: str) -> str:
+    """Markdown lines: mean AUROC over datasets (each the mean over seeds) for
+    each value of ``column``, in descending order of the value."""
+    per_dataset = results.groupby([column, "dataset"]).auroc.mean()
+    means = per_dataset.groupby(column).mean().sort_index(ascending=False)
+    lines = [f"| {heading} | mean AUROC |", "|---:|---:|"]
+    lines += [f"| {value:,} | {auroc:.4f} |" for value, auroc in means.items()]
+    return "\n".join(lines) + "\n"
+
+
 def reference_table(results: pd.DataFrame) -> str:
-    """Markdown: mean AUROC over datasets (each the mean over seeds) by the
-    largest number of reference codes."""
-    per_dataset = results.groupby(["reference_size", "dataset"]).auroc.mean()
-    means = per_dataset.groupby("reference_size").mean().sort_index(ascending=False)
-    lines = ["| reference codes (at most) | mean AUROC |", "|---:|---:|"]
-    lines += [f"| {size:,} | {value:.4f} |" for size, value in means.items()]
+    """Markdown: mean AUROC by the largest number of reference codes."""
     n = results.dataset.nunique()
     return (
         f"Mean AUROC of the default `VAEDetector` (k = 3, weight 2) over {n} "
         f"low-contamination quick datasets ({results.seed.nunique()} seeds each) by "
         "the number of training codes its latent k-NN term searches (sets with "
-        "fewer training rows keep them all).\n\n" + "\n".join(lines) + "\n"
+        "fewer training rows keep them all).\n\n"
+        + one_way_table(results, "reference_size", "reference codes (at most)")
     )
 
 

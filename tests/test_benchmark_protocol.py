@@ -539,3 +539,17 @@ def test_reference_sweep_table_averages_seeds_then_datasets() -> None:
     assert "over 2 low-contamination quick datasets (2 seeds each)" in text
     # Largest reference first, one line per size.
     assert text.index("| 4,096 | 0.8000 |") < text.index("| 256 | 0.6500 |")
+
+
+def test_noise_sweep_table_lists_every_level() -> None:
+    from benchmarks.sweep_noise import table
+
+    rows = [
+        ("a", 0, 0.2, 0.8), ("a", 1, 0.2, 0.6), ("b", 0, 0.2, 0.9),
+        ("a", 0, 0.3, 0.9), ("a", 1, 0.3, 0.9), ("b", 0, 0.3, 0.8),
+    ]  # fmt: skip
+    results = pd.DataFrame(rows, columns=["dataset", "seed", "noise_level", "auroc"])
+    text = table(results)
+    assert "over 2 low-contamination quick datasets (2 seeds each)" in text
+    # seeds first (a: 0.7 at 0.2, 0.9 at 0.3), then datasets; highest level first
+    assert "| 0.3 | 0.8500 |\n| 0.2 | 0.8000 |" in text
