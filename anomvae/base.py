@@ -153,7 +153,7 @@ score_type : {"hybrid", "reconstruction", "latent_knn", "elbo", "iw_nll", "kl", 
 noise : {"masking", "gaussian"} or None, default="masking"
     Corruption of the (scaled) input during training (a denoising VAE, Im et al.
     2017); None trains on clean rows.
-noise_level : float, default=0.2
+noise_level : float, default=0.3
     Masking probability, or the Gaussian noise's standard deviation.
 n_score_samples : int, default=32
     Monte Carlo samples per row for the sampled scores (fixed draws shared by all

@@ -135,7 +135,7 @@ class VAEDetector(BaseAutoencoderDetector):
     score_type: str = "hybrid"
     n_score_samples: int = 32
     noise: str | None = "masking"
-    noise_level: float = 0.2
+    noise_level: float = 0.3
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseAutoencoderDetector._parameter_constraints,
