@@ -1,15 +1,16 @@
-"""The sweep behind ``VAEDetector``'s default ``noise_level``: the probability of
-masking each input cell during training, measured on the whole ``--quick`` suite
-(never chosen per dataset).
+"""The sweep behind the default ``noise_level`` of ``VAEDetector`` and
+``DenoisingAutoencoderDetector``: the probability of masking each input cell during
+training, measured on the whole ``--quick`` suite (never chosen per dataset).
 
-For each low-contamination quick dataset and seed it fits ``VAEDetector`` with
-every level in ``NOISE_LEVELS`` (all other parameters at their defaults) and
-scores the test rows with the default score. Mean AUROC over datasets (each the
-mean over seeds) is written to ``OUT/noise_sweep.md`` and the raw rows to
-``OUT/noise_sweep.csv``.
+For each low-contamination quick dataset and seed it fits the detector
+(``--detector vae`` or ``dae``) with every level in ``NOISE_LEVELS`` (all other
+parameters at their defaults) and scores the test rows with the default score.
+Mean AUROC over datasets (each the mean over seeds) is written to
+``OUT/noise_sweep[_dae].md`` and the raw rows to ``OUT/noise_sweep[_dae].csv``.
 
-Run ``python -m benchmarks.sweep_noise [--out benchmarks/results] [--threads 1]``
-(about 20 minutes on one core).
+Run ``python -m benchmarks.sweep_noise [--detector dae] [--levels 0.2,0.3]
+[--out benchmarks/results] [--threads 1]`` (about 20 minutes on one core for all
+six levels).
 """
 
 from __future__ import annotations
@@ -23,21 +24,27 @@ from benchmarks.data import DEFAULT_DATA_DIR, quick_splits
 from benchmarks.runner import auroc_ap
 from benchmarks.sweep_hybrid import one_way_table
 
-__all__ = ["NOISE_LEVELS", "main", "sweep", "table"]
+__all__ = ["DETECTORS", "NOISE_LEVELS", "main", "sweep", "table"]
 
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+#: ``--detector`` names and the classes they sweep.
+DETECTORS = {"vae": "VAEDetector", "dae": "DenoisingAutoencoderDetector"}
 
 
 def sweep(
-    data_dir: Path, seeds: int = 3, levels: tuple[float, ...] = NOISE_LEVELS
+    data_dir: Path,
+    seeds: int = 3,
+    levels: tuple[float, ...] = NOISE_LEVELS,
+    detector: str = "vae",
 ) -> pd.DataFrame:
     """One row per dataset, seed and masking level with the test AUROC."""
-    from anomvae import VAEDetector
+    import anomvae
 
+    cls = getattr(anomvae, DETECTORS[detector])
     rows = []
     for dataset, seed, split in quick_splits(data_dir, seeds):
         for level in levels:
-            det = VAEDetector(random_state=seed, noise_level=level)
+            det = cls(random_state=seed, noise_level=level)
             det.fit(split.X_train)
             auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
             rows.append(
@@ -48,11 +55,12 @@ def sweep(
     return pd.DataFrame(rows)
 
 
-def table(results: pd.DataFrame) -> str:
+def table(results: pd.DataFrame, detector: str = "vae") -> str:
     """Markdown: mean AUROC by masking level."""
     n = results.dataset.nunique()
     return (
-        f"Mean AUROC of `VAEDetector(noise_level=...)` (every other parameter at its "
+        f"Mean AUROC of `{DETECTORS[detector]}(noise_level=...)` (every other "
+        "parameter at its "
         f"default) over {n} low-contamination quick datasets "
         f"({results.seed.nunique()} seeds each) by the probability of masking an "
         "input cell during training.\n\n"
@@ -67,16 +75,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default="vae")
+    parser.add_argument(
+        "--levels",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        default=NOISE_LEVELS,
+        help="comma-separated masking probabilities",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = sweep(args.data, args.seeds)
+    results = sweep(args.data, args.seeds, args.levels, args.detector)
     args.out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out / "noise_sweep.csv", index=False)
-    text = "# Masking-level sweep\n\n" + table(results)
-    (args.out / "noise_sweep.md").write_text(text)
+    name = "noise_sweep" + ("" if args.detector == "vae" else f"_{args.detector}")
+    results.to_csv(args.out / f"{name}.csv", index=False)
+    text = "# Masking-level sweep\n\n" + table(results, args.detector)
+    (args.out / f"{name}.md").write_text(text)
     print(text)
 
 
