@@ -22,21 +22,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 
-from benchmarks.data import DEFAULT_DATA_DIR, quick_splits
+from benchmarks import sweeps
+from benchmarks.data import quick_splits
 from benchmarks.runner import auroc_ap
 
-__all__ = [
-    "KS",
-    "REFERENCE_SIZES",
-    "WEIGHTS",
-    "main",
-    "one_way_table",
-    "sweep",
-    "sweep_reference",
-]
+__all__ = ["KS", "REFERENCE_SIZES", "WEIGHTS", "main", "sweep", "sweep_reference"]
 
 KS = (1, 2, 3, 5)
 WEIGHTS = (1.0, 1.5, 2.0, 3.0)
@@ -49,25 +43,22 @@ def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFr
     from anomvae import VAEDetector
 
     rows = []
-    default_k = anomvae.base._LATENT_K
-    try:
-        for dataset, seed, split in quick_splits(data_dir, seeds):
-            for k in ks:
-                anomvae.base._LATENT_K = k
+    for dataset, seed, split in quick_splits(data_dir, seeds):
+        for k in ks:
+            # k is read when the fit builds the latent reference.
+            with mock.patch.object(anomvae.base, "_LATENT_K", k):
                 det = VAEDetector(random_state=seed).fit(split.X_train)
-                fitted = det.latent_reference_
-                for weight in WEIGHTS:
-                    det.latent_reference_ = dataclasses.replace(
-                        fitted, latent_weight=weight
-                    )
-                    auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
-                    rows.append(
-                        {"dataset": dataset.name, "seed": seed, "k": k,
-                         "weight": weight, "auroc": auroc}
-                    )  # fmt: skip
-            print(f"{dataset.name} seed {seed} done", flush=True)
-    finally:
-        anomvae.base._LATENT_K = default_k
+            fitted = det.latent_reference_
+            for weight in WEIGHTS:
+                det.latent_reference_ = dataclasses.replace(
+                    fitted, latent_weight=weight
+                )
+                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                rows.append(
+                    {"dataset": dataset.name, "seed": seed, "k": k,
+                     "weight": weight, "auroc": auroc}
+                )  # fmt: skip
+        print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -83,47 +74,31 @@ def sweep_reference(
     from anomvae import VAEDetector
 
     rows = []
-    default_size = anomvae.base._MAX_REFERENCE_CODES
-    try:
-        for dataset, seed, split in quick_splits(data_dir, seeds):
-            det = VAEDetector(random_state=seed).fit(split.X_train)
-            x, c = det._tensors(split.X_train)
-            for size in sizes:
-                anomvae.base._MAX_REFERENCE_CODES = size
-                rng = np.random.RandomState(seed)
+    for dataset, seed, split in quick_splits(data_dir, seeds):
+        det = VAEDetector(random_state=seed).fit(split.X_train)
+        x, c = det._tensors(split.X_train)
+        for size in sizes:
+            rng = np.random.RandomState(seed)
+            with mock.patch.object(anomvae.base, "_MAX_REFERENCE_CODES", size):
                 det.latent_reference_ = det._fit_latent_reference(x, c, rng)
-                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
-                rows.append(
-                    {"dataset": dataset.name, "seed": seed,
-                     "codes": len(det.latent_reference_.codes),
-                     "reference_size": size, "auroc": auroc}
-                )  # fmt: skip
-            print(f"{dataset.name} seed {seed} done", flush=True)
-    finally:
-        anomvae.base._MAX_REFERENCE_CODES = default_size
+            auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+            rows.append(
+                {"dataset": dataset.name, "seed": seed,
+                 "codes": len(det.latent_reference_.codes),
+                 "reference_size": size, "auroc": auroc}
+            )  # fmt: skip
+        print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
-
-
-def one_way_table(results: pd.DataFrame, column: str, heading: str) -> str:
-    """Markdown lines: mean AUROC over datasets (each the mean over seeds) for
-    each value of ``column``, in descending order of the value."""
-    per_dataset = results.groupby([column, "dataset"]).auroc.mean()
-    means = per_dataset.groupby(column).mean().sort_index(ascending=False)
-    lines = [f"| {heading} | mean AUROC |", "|---:|---:|"]
-    lines += [f"| {value:,} | {auroc:.4f} |" for value, auroc in means.items()]
-    return "\n".join(lines) + "\n"
 
 
 def reference_table(results: pd.DataFrame) -> str:
     """Markdown: mean AUROC by the largest number of reference codes."""
-    n = results.dataset.nunique()
-    return (
-        f"Mean AUROC of the default `VAEDetector` (k = 3, weight 2) over {n} "
-        f"low-contamination quick datasets ({results.seed.nunique()} seeds each) by "
-        "the number of training codes its latent k-NN term searches (sets with "
-        "fewer training rows keep them all).\n\n"
-        + one_way_table(results, "reference_size", "reference codes (at most)")
-    )
+    return sweeps.caption(
+        results,
+        "the default `VAEDetector` (k = 3, weight 2)",
+        "by the number of training codes its latent k-NN term searches (sets with "
+        "fewer training rows keep them all)",
+    ) + sweeps.one_way_table(results, "reference_size", "reference codes (at most)")
 
 
 def table(results: pd.DataFrame) -> str:
@@ -134,11 +109,13 @@ def table(results: pd.DataFrame) -> str:
     lines = [head, "|---|" + "---:|" * len(means.columns)]
     for k, row in means.iterrows():
         lines.append(f"| {k} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
-    n = results.dataset.nunique()
     return (
-        f"Mean AUROC of the default `VAEDetector` over {n} low-contamination quick "
-        f"datasets ({results.seed.nunique()} seeds each) by k of the latent k-NN "
-        "term and its weight in `hybrid` (reconstruction weight 1).\n\n"
+        sweeps.caption(
+            results,
+            "the default `VAEDetector`",
+            "by k of the latent k-NN term and its weight in `hybrid` "
+            "(reconstruction weight 1)",
+        )
         + "\n".join(lines)
         + "\n"
     )
@@ -147,31 +124,19 @@ def table(results: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line of the sweep."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--reference-sizes",
         action="store_true",
         help="sweep the number of reference codes instead of k and the weight",
     )
-    args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = sweeps.parse_args(parser, argv)
     if args.reference_sizes:
         results = sweep_reference(args.data, args.seeds)
         name, text = "hybrid_reference_sweep", reference_table(results)
     else:
         results = sweep(args.data, args.seeds)
         name, text = "hybrid_sweep", table(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out / f"{name}.csv", index=False)
-    text = "# Hybrid score sweep\n\n" + text
-    (args.out / f"{name}.md").write_text(text)
-    print(text)
+    sweeps.write(args.out, name, "Hybrid score sweep", results, text)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.data import DEFAULT_DATA_DIR, quick_splits
+from benchmarks import sweeps
+from benchmarks.data import quick_splits
 from benchmarks.runner import auroc_ap
-from benchmarks.sweep_hybrid import one_way_table
 
 __all__ = ["DETECTORS", "NOISE_LEVELS", "main", "sweep", "table"]
 
@@ -57,24 +57,17 @@ def sweep(
 
 def table(results: pd.DataFrame, detector: str = "vae") -> str:
     """Markdown: mean AUROC by masking level."""
-    n = results.dataset.nunique()
-    return (
-        f"Mean AUROC of `{DETECTORS[detector]}(noise_level=...)` (every other "
-        "parameter at its "
-        f"default) over {n} low-contamination quick datasets "
-        f"({results.seed.nunique()} seeds each) by the probability of masking an "
-        "input cell during training.\n\n"
-        + one_way_table(results, "noise_level", "masking probability")
-    )
+    return sweeps.caption(
+        results,
+        f"`{DETECTORS[detector]}(noise_level=...)` (every other parameter at its "
+        "default)",
+        "by the probability of masking an input cell during training",
+    ) + sweeps.one_way_table(results, "noise_level", "masking probability")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line of the sweep."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--detector", choices=sorted(DETECTORS), default="vae")
     parser.add_argument(
         "--levels",
@@ -82,18 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         default=NOISE_LEVELS,
         help="comma-separated masking probabilities",
     )
-    args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = sweeps.parse_args(parser, argv)
     results = sweep(args.data, args.seeds, args.levels, args.detector)
-    args.out.mkdir(parents=True, exist_ok=True)
     name = "noise_sweep" + ("" if args.detector == "vae" else f"_{args.detector}")
-    results.to_csv(args.out / f"{name}.csv", index=False)
-    text = "# Masking-level sweep\n\n" + table(results, args.detector)
-    (args.out / f"{name}.md").write_text(text)
-    print(text)
+    sweeps.write(
+        args.out, name, "Masking-level sweep", results, table(results, args.detector)
+    )
 
 
 if __name__ == "__main__":
