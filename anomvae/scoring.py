@@ -214,7 +214,7 @@ class _KnnSearch:
         groups: int = _KNN_GROUPS,
     ) -> None:
         n, d = reference.shape
-        self.center = reference.mean(0) if n else reference.sum(0)
+        self.center = reference.mean(0)
         ref = (reference - self.center).to(dtype)
         self.candidates = candidates
         # Grouping pays when the candidates' groups are a small part of the codes.
@@ -252,7 +252,7 @@ def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> 
     (the expanded form of the ranking cancels badly for near neighbours)."""
     index = search.rank(block)
     found = (block.unsqueeze(1) - reference[index]).square().sum(-1)
-    kth = found.amax(1) if found.shape[1] == k else torch.kthvalue(found, k, 1).values
+    kth = torch.topk(found, k, dim=1, largest=False).values[:, -1]
     return kth.clamp(min=0.0).sqrt()
 
 
