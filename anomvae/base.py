@@ -596,12 +596,13 @@ class BaseAutoencoderDetector(
         return self.scaler_.inverse_transform(self._batched(X, fn))
 
     # -------------------------------------------------------- persistence
-    def save(self, path: Any) -> None:
+    def save(self, path: Any, *, metadata: Any = None) -> None:
         """Write the fitted detector to ``path`` (JSON config + safetensors, no pickle);
-        read it back with :func:`anomvae.load`."""
+        read it back with :func:`anomvae.load`. ``metadata``, a JSON-serialisable
+        mapping, is kept in the file (:func:`anomvae.persistence.load_with_metadata`)."""
         from anomvae.persistence import save
 
-        save(self, path)
+        save(self, path, metadata=metadata)
 
     def to_onnx(self, path: Any, **kwargs: Any) -> Any:
         """Export the scoring graph to ONNX (:func:`anomvae.onnx.export_onnx`)."""

@@ -605,7 +605,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
 
         return export_onnx(self, path, **kwargs)
 
-    def save(self, path: Any) -> None:
+    def save(self, path: Any, *, metadata: Any = None) -> None:
         """Write the detector and its calibration to ``path``, no pickle.
 
         Read it back with :func:`anomvae.persistence.load`: the loaded calibrator
@@ -616,10 +616,13 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         path : str or path-like
+        metadata : mapping, optional
+            JSON-serialisable values kept in the file, read back by
+            :func:`anomvae.persistence.load_with_metadata`.
         """
         from anomvae.persistence import save
 
-        save(self, path)
+        save(self, path, metadata=metadata)
 
     def _to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_is_fitted(self)

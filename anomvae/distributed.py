@@ -646,7 +646,7 @@ def score_job(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
             job.data,
             job.model_path,
             job.output,
-            id_columns=job.id_columns,
+            id_columns=job.id_columns or (),
             explain=job.explain,
             threshold=job.threshold,
             sep=job.sep,

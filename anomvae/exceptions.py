@@ -7,7 +7,13 @@ catch one type. Each also derives from the built-in type scikit-learn users expe
 
 from __future__ import annotations
 
-__all__ = ["AnomvaeError", "DataError", "ModelFileError", "TrainingError"]
+__all__ = [
+    "AnomvaeError",
+    "DataError",
+    "MissingColumnsError",
+    "ModelFileError",
+    "TrainingError",
+]
 
 
 class AnomvaeError(Exception):
@@ -16,6 +22,18 @@ class AnomvaeError(Exception):
 
 class DataError(AnomvaeError, ValueError):
     """Input data that anomvae cannot use (wrong columns, invalid cells, ...)."""
+
+
+class MissingColumnsError(DataError):
+    """An input without columns it needs; ``missing`` names them."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        # Pickles with its names (dask re-raises a worker's error in the client).
+        return type(self), (str(self), self.missing)
 
 
 class ModelFileError(AnomvaeError, ValueError):

@@ -8,7 +8,8 @@ Layout of a ``.anomvae`` file (a valid safetensors file)::
               latent/reference (training codes for the latent scores),
               calibrator/... (when saved from a ThresholdCalibrator)
     metadata  format = "anomvae", format_version = "1",
-              config = JSON (estimator class, parameters, fitted state, versions),
+              config = JSON (estimator class, parameters, fitted state, versions,
+                       the caller's metadata),
               sha256 = digest of config and every tensor (detects tampering)
 
 Only the estimator classes listed in :data:`_DETECTORS` can be rebuilt; the
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ __all__ = [
     "detector_from_state",
     "detector_state",
     "load",
+    "load_with_metadata",
     "read_config",
     "save",
 ]
@@ -192,10 +195,20 @@ def _versions() -> dict[str, str]:
     }
 
 
-def save(obj: Any, path: str | os.PathLike[str]) -> None:
+def save(
+    obj: Any,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
     """Write a fitted detector or calibrator to ``path`` atomically (a temporary
     file beside it, renamed at the end: an interrupted save never leaves a
-    truncated model)."""
+    truncated model).
+
+    ``metadata`` is stored as JSON in the configuration, covered by its checksum,
+    and read back by :func:`load_with_metadata`: what the application around the
+    model needs to remember (``anomvae fit`` stores its ``id_columns``).
+    """
     from safetensors.numpy import save as st_save
 
     from anomvae.io import atomic_output
@@ -205,6 +218,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         "format": "anomvae",
         "format_version": FORMAT_VERSION,
         **config,
+        "metadata": _json_object(metadata),
         "versions": _versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -260,6 +274,15 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _read(path)[0]
 
 
+def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``metadata`` as a plain JSON object (a copy), or a clear TypeError."""
+    value = dict(metadata or {})
+    try:
+        return dict(json.loads(json.dumps(value, allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"model metadata must be plain JSON: {exc}") from None
+
+
 def load(path: str | os.PathLike[str]) -> Any:
     """Load a model saved by ``save``: a detector, or a
     :class:`~anomvae.ThresholdCalibrator` when the file carries a calibration.
@@ -267,7 +290,22 @@ def load(path: str | os.PathLike[str]) -> Any:
     Raises :class:`~anomvae.exceptions.ModelFileError` for a missing, corrupt,
     truncated, tampered-with or too-new file. Never unpickles anything.
     """
+    return load_with_metadata(path)[0]
+
+
+def load_with_metadata(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """:func:`load`, and the ``metadata`` the file was saved with (``{}`` when
+    none, as in files written before metadata existed), read in one pass."""
     config, arrays = _read(path)
+    metadata = config.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: inconsistent model file: metadata is not a map")
+    return _build(path, config, arrays), metadata
+
+
+def _build(
+    path: str | os.PathLike[str], config: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> Any:
     try:
         if "calibrator" in config:
             from anomvae.calibration import ThresholdCalibrator

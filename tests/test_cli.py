@@ -345,6 +345,47 @@ def test_score_writes_ids_scores_p_values_and_flags(data: Path, model: Path) -> 
     assert frame["is_anomaly"].head(10).all()
 
 
+def test_score_copies_the_id_columns_fit_remembered(
+    data: Path, model: Path, tmp_path: Path
+) -> None:
+    """fit -i id is saved in the model; score passes id through unless told
+    otherwise, and says how to when the input lacks it."""
+    assert json.loads(run("info", model, "--json").stdout)["id_columns"] == ["id"]
+    assert "id columns:   id" in run("info", model).stdout
+    given, remembered = tmp_path / "given.csv", tmp_path / "remembered.csv"
+    run("score", data / "test.csv", "-m", model, "-o", given, "-i", "id")
+    assert run("score", data / "test.csv", "-m", model, "-o", remembered).exit_code == 0
+    assert remembered.read_text() == given.read_text()
+    none, other = tmp_path / "none.csv", tmp_path / "other.csv"
+    assert (
+        run("score", data / "test.csv", "-m", model, "-o", none, "-i", "").exit_code
+        == 0
+    )
+    assert list(read_csv(none).columns) == ["score", "p_value", "is_anomaly"]
+    run("score", data / "test.csv", "-m", model, "-o", other, "-i", "machine")
+    assert list(read_csv(other).columns) == [
+        "machine",
+        "score",
+        "p_value",
+        "is_anomaly",
+    ]
+    read_csv(data / "test.csv").drop(columns="id").to_csv(
+        tmp_path / "no_id.csv", index=False
+    )
+    out = tmp_path / "out.csv"
+    result = run("score", tmp_path / "no_id.csv", "-m", model, "-o", out)
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert "no_id.csv: missing column 'id'" in line
+    assert f"{model} was fitted with --id-column id" in line
+    assert "--id-column '' for none" in line
+    assert not out.exists()
+    # A column missing that the user named gets the plain message.
+    result = run("score", tmp_path / "no_id.csv", "-m", model, "-o", out, "-i", "id")
+    assert result.exit_code == 1
+    assert "was fitted with" not in error_line(result)
+
+
 def test_score_column_order_is_irrelevant_and_extras_are_ignored(
     data: Path, model: Path, tmp_path: Path
 ) -> None:
@@ -837,7 +878,9 @@ def test_calibrate_to_new_file_and_change_method(
     assert result.exit_code == 0, result.stderr
     assert f"recalibrated on {N_ROWS - 10} rows" in result.stderr
     assert model.read_bytes() == before
-    assert json.loads(run("info", new, "--json").stdout)["method"] == "contamination"
+    described = json.loads(run("info", new, "--json").stdout)
+    assert described["method"] == "contamination"
+    assert described["id_columns"] == ["id"]  # kept from the fitted model
 
 
 def test_calibrate_errors_leave_the_model(

@@ -132,7 +132,7 @@ def test_broken_pipe_is_one_line(model: Path, tmp_path: Path) -> None:
         env=ENV,
         timeout=300,
     )
-    assert done.stdout.splitlines()[0] == "score,is_anomaly"
+    assert done.stdout.splitlines()[0] == "id,score,is_anomaly"  # id from fit -i id
     assert "Traceback" not in done.stderr
     assert "rc=1" in done.stderr
     assert "broken pipe" in done.stderr.lower()

@@ -308,6 +308,18 @@ def test_cli_dask_engine_with_scheduler(
     pd.testing.assert_frame_equal(
         got, local_scores(files, tmp_path), check_dtype=False, atol=0, rtol=0
     )
+    # A model that remembers its id column (as anomvae fit -i id saves it).
+    from anomvae.persistence import load, save
+
+    remembering = tmp_path / "ids.anomvae"
+    save(load(files / "model.anomvae"), remembering, metadata={"id_columns": ["id"]})
+    result = runner.invoke(
+        app,
+        ["score", str(files / "in"), "-m", str(remembering), "-o", str(out),
+         "--engine", "dask", "--scheduler", client.scheduler.address, "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    pd.testing.assert_frame_equal(by_id(pd.read_parquet(out)), got)
 
 
 def test_cli_dask_engine_local_cluster(files: Path, tmp_path: Path) -> None:

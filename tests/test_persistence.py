@@ -23,7 +23,7 @@ from anomvae import (
     ModelFileError,
     VAEDetector,
 )
-from anomvae.persistence import _digest, read_config
+from anomvae.persistence import _digest, load_with_metadata, read_config
 
 FAST = {"max_epochs": 5, "random_state": 0}
 
@@ -219,6 +219,57 @@ def test_files_without_a_latent_weight_keep_the_equal_weight_hybrid(saved):
         knn - ref.knn_center
     ) / ref.knn_scale
     np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
+    det = anomvae.load(saved)
+    assert load_with_metadata(saved)[1] == {}  # saved without metadata
+    path = tmp_path / "with.anomvae"
+    det.save(path, metadata={"id_columns": ["id"], "job": {"owner": "ops"}})
+    loaded, metadata = load_with_metadata(path)
+    assert metadata == {"id_columns": ["id"], "job": {"owner": "ops"}}
+    np.testing.assert_array_equal(
+        loaded.score_samples(_frame().drop(columns="site")),
+        det.score_samples(_frame().drop(columns="site")),
+    )
+    cal = anomvae.ThresholdCalibrator(VAEDetector(**FAST), method="contamination")
+    cal.fit(_frame(n=200, seed=1).drop(columns="site"))
+    cal.save(path, metadata={"id_columns": ["a", "b"]})
+    assert load_with_metadata(path)[1] == {"id_columns": ["a", "b"]}
+
+    def edit(config, meta, arrays):  # a file from before metadata was stored
+        del config["metadata"]
+
+    _rewrite(path, edit)
+    assert load_with_metadata(path)[1] == {}
+    with pytest.raises(TypeError, match="plain JSON"):
+        det.save(tmp_path / "bad.anomvae", metadata={"when": object()})
+    with pytest.raises(TypeError, match="plain JSON"):
+        det.save(tmp_path / "bad.anomvae", metadata={"x": float("nan")})
+    assert not (tmp_path / "bad.anomvae").exists()
+
+    def tamper(config, meta, arrays):
+        config["metadata"] = ["not", "a", "map"]
+
+    _rewrite(path, tamper)
+    with pytest.raises(ModelFileError, match="metadata is not a map"):
+        load_with_metadata(path)
+
+
+def test_missing_columns_error_names_them_and_pickles():
+    from anomvae.exceptions import DataError, MissingColumnsError
+    from anomvae.io import check_columns
+
+    with pytest.raises(MissingColumnsError, match="missing columns 'b', 'c'") as info:
+        check_columns(["a"], ["a", "b", "c"], source="f.csv")
+    assert isinstance(info.value, DataError)
+    assert info.value.missing == ["b", "c"]
+    copy = pickle.loads(pickle.dumps(info.value))  # as dask re-raises it
+    assert (type(copy), str(copy), copy.missing) == (
+        MissingColumnsError,
+        str(info.value),
+        ["b", "c"],
+    )
 
 
 def test_missing_and_non_model_files(tmp_path):

@@ -97,10 +97,10 @@ def _calibrate(
     from anomvae.calibration import ThresholdCalibrator
     from anomvae.cli.data import read_model_rows
     from anomvae.io import check_writable
-    from anomvae.persistence import load
+    from anomvae.persistence import load_with_metadata
 
     timer = Timer()
-    model = load(model_path)
+    model, metadata = load_with_metadata(model_path)
     check_writable(target)
     before = model_info(model)
     X, anomalies, source = read_model_rows(data, model, sep=sep, label=label)
@@ -116,7 +116,7 @@ def _calibrate(
         calibrator = ThresholdCalibrator(
             FrozenEstimator(model), method=spec.method, **spec.params
         ).fit(X)
-    calibrator.save(target)
+    calibrator.save(target, metadata=metadata)  # keeps what fit remembered
     after = model_info(calibrator)
     params = {
         k: calibrator.get_params()[k] for k in ("target_fpr", "risk", "contamination")

@@ -34,6 +34,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "ID_COLUMNS_KEY",
     "Progress",
     "Reporter",
     "Terminated",
@@ -42,6 +43,7 @@ __all__ = [
     "exit_on_sigterm",
     "plural",
     "split_names",
+    "stored_id_columns",
     "usage_error",
     "utc_now",
 ]
@@ -52,6 +54,9 @@ EXIT_USAGE = 2  # bad command line (click/typer use 2 as well)
 EXIT_ANOMALIES = 3  # score --fail-on-anomalies found some
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
+
+#: Key of the ``--id-column`` names in the metadata ``anomvae fit`` saves.
+ID_COLUMNS_KEY = "id_columns"
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -284,6 +289,13 @@ def split_names(values: list[str] | None) -> list[str]:
     for value in values or ():
         names += [v.strip() for v in value.split(",") if v.strip()]
     return list(dict.fromkeys(names))
+
+
+def stored_id_columns(metadata: Any) -> list[str]:
+    """The ``--id-column`` names ``anomvae fit`` saved in a model file's metadata
+    (none for files written by the Python API or before fit stored them)."""
+    ids = (metadata or {}).get(ID_COLUMNS_KEY) if isinstance(metadata, dict) else None
+    return [str(c) for c in ids] if isinstance(ids, list) else []
 
 
 class Timer:

@@ -71,7 +71,7 @@ class ScoreJob:
     rejects: str | None = None
     sep: str | None = None
     output_sep: str = ","
-    id_columns: tuple[str, ...] = ()
+    id_columns: tuple[str, ...] | None = None  # None: those saved with the model
     keep_columns: bool = False
     row_numbers: bool = False
     on_invalid: str = "error"
@@ -382,7 +382,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
     from anomvae.io.cells import cell_message
 
     info: ModelInfo = model_info(model)
-    ids = tuple(job.id_columns)
+    ids = tuple(job.id_columns or ())
     conditions = info.condition_columns
     passthrough: tuple[str, ...] | bool = (
         True if job.keep_columns else tuple(dict.fromkeys(ids + conditions))

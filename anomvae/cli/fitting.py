@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any
 
-from anomvae.cli.common import Reporter, Timer, usage_error
+from anomvae.cli.common import ID_COLUMNS_KEY, Reporter, Timer, usage_error
 from anomvae.cli.options import CalibrationSpec
 
 __all__ = ["train_and_save"]
@@ -82,7 +82,7 @@ def train_and_save(
         keep = ~anomaly_mask(values, source=table.source, name=label)
     frame = _training_frame(X[keep], choice.features, table, conditions, keep)
     estimator.fit(frame)
-    estimator.save(output)
+    estimator.save(output, metadata={ID_COLUMNS_KEY: ids})
     _report(estimator, output, choice, int((~keep).sum()), spec, reporter, timer)
 
 

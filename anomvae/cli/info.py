@@ -13,6 +13,7 @@ from anomvae.cli.common import (
     EXIT_CODES_HELP,
     Reporter,
     errors_to_exit,
+    stored_id_columns,
 )
 from anomvae.cli.options import (
     Quiet,
@@ -121,6 +122,7 @@ def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
         if names
         else fitted.get("n_features_in_"),
         "conditions": condition_info,
+        "id_columns": stored_id_columns(config.get("metadata")),
         "training": {
             "rows": fitted.get("n_train_samples_"),
             "epochs": fitted.get("n_iter_"),
@@ -163,6 +165,11 @@ def _render(d: dict[str, Any]) -> str:
         cats = c.get("categories")
         extra = f": {', '.join(map(str, cats[:10]))}" if cats else ""
         lines.append(f"  condition:    {c['name']} ({c['type']}{extra})")
+    if d["id_columns"]:
+        lines.append(
+            f"  id columns:   {', '.join(d['id_columns'])} (score copies them to "
+            "its output)"
+        )
     val = "n/a" if t["val_loss"] is None else f"{t['val_loss']:.6g}"
     lines += [
         f"  training:     {t['rows']:,} rows, {t['epochs']} epochs (best "

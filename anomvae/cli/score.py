@@ -20,6 +20,7 @@ from anomvae.cli.common import (
     exit_on_sigterm,
     plural,
     split_names,
+    stored_id_columns,
     usage_error,
     utc_now,
 )
@@ -70,7 +71,9 @@ def score(
     id_column: Annotated[
         list[str] | None,
         id_column_option(
-            "Column copied to the output before the scores (repeat, or comma-separate)."
+            "Column copied to the output before the scores (repeat, or "
+            "comma-separate). Default: the --id-column given to fit, saved in "
+            "the model; '' for none."
         ),
     ] = None,
     keep_columns: Annotated[
@@ -207,13 +210,14 @@ def score(
     Columns are matched by name against the model's (order does not matter,
     extra columns are ignored). The input is streamed in bounded batches, so
     memory stays flat whatever its size. Each output row has the --id-column
-    values, then score (higher = more anomalous), p_value (calibrated models),
-    is_anomaly (score > threshold) and, with --explain K, the top K features.
+    values (by default the id columns the model was fitted with), then score
+    (higher = more anomalous), p_value (calibrated models), is_anomaly
+    (score > threshold) and, with --explain K, the top K features.
     A summary goes to stderr, and with --summary-json to a file.
 
     \b
     Examples:
-      anomvae score today.csv -m model.anomvae -o scores.csv --id-column id
+      anomvae score today.csv -m model.anomvae -o scores.csv
       anomvae score big.csv.gz -m model.anomvae -o scores.parquet --explain 3
       zcat big.csv.gz | anomvae score - -m model.anomvae -o - -q > scores.csv
       anomvae score today.csv -m model.anomvae -o scores.csv \\
@@ -234,7 +238,7 @@ def score(
         rejects=rejects,
         sep=sep,
         output_sep=output_sep,
-        id_columns=tuple(split_names(id_column)),
+        id_columns=None if id_column is None else tuple(split_names(id_column)),
         keep_columns=keep_columns,
         row_numbers=row_numbers,
         on_invalid=on_invalid.value,
@@ -320,11 +324,14 @@ def _run(
     facts: dict[str, Any],
 ) -> int:
     from anomvae.batch import model_info
-    from anomvae.exceptions import DataError
-    from anomvae.persistence import load
+    from anomvae.exceptions import DataError, MissingColumnsError
+    from anomvae.persistence import load_with_metadata
 
     timer = Timer()
-    model = load(job.model_path)
+    model, metadata = load_with_metadata(job.model_path)
+    remembered = job.id_columns is None
+    if job.id_columns is None:
+        job.id_columns = tuple(stored_id_columns(metadata))
     info = model_info(model)
     if not info.input_columns:
         raise DataError(
@@ -343,7 +350,16 @@ def _run(
         threshold=facts["threshold"],
         seconds=round(timer.seconds, 3),
     )
-    stats: ScoreStats = get_engine(engine)(job, model, reporter)
+    try:
+        stats: ScoreStats = get_engine(engine)(job, model, reporter)
+    except MissingColumnsError as exc:
+        if not (remembered and set(exc.missing) & set(job.id_columns)):
+            raise
+        raise DataError(
+            f"{exc}; {job.model_path} was fitted with --id-column "
+            f"{','.join(job.id_columns)}: pass --id-column to copy other columns, "
+            "or --id-column '' for none"
+        ) from None
     facts["stats"] = stats
     rate = stats.anomalies / stats.rows_scored if stats.rows_scored else 0.0
     where = "stdout" if job.output == "-" else job.output

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from anomvae.exceptions import DataError
+from anomvae.exceptions import DataError, MissingColumnsError
 
 __all__ = [
     "STDIO",
@@ -210,7 +210,7 @@ def check_columns(
 
     Raises
     ------
-    DataError
+    MissingColumnsError
         Names the missing columns, with a hint when the header looks split with
         the wrong delimiter or names differ only in case or surrounding spaces.
     """
@@ -220,10 +220,11 @@ def check_columns(
     missing = [c for c in dict.fromkeys(required) if c not in counts]
     if missing:
         hints = _column_hints(found, required, missing, sep)
-        raise DataError(
+        raise MissingColumnsError(
             f"{source}: missing column{'s' if len(missing) > 1 else ''} "
             f"{_quote_list(missing)} ({needed_by}: {_quote_list(list(required))}; "
-            f"the file has: {_quote_list(list(found))})" + "".join(hints)
+            f"the file has: {_quote_list(list(found))})" + "".join(hints),
+            missing,
         )
     for name in dict.fromkeys(required):
         if counts[name] > 1:
