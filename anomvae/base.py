@@ -42,6 +42,7 @@ from anomvae.preprocessing import SCALERS, Scaler
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
     HYBRID_LATENT_WEIGHT,
+    HYBRID_SUPPORT_WEIGHT,
     LatentReference,
     anomaly_scores,
     latent_knn_distance,
@@ -424,7 +425,11 @@ class BaseAutoencoderDetector(
         self.n_steps_ = result.n_steps
         self.best_epoch_ = result.best_epoch
         self.n_train_samples_ = n
-        self.latent_reference_ = self._fit_latent_reference(x_t, c_t, rng)
+        # Features with one value on every training row, and that value as scored.
+        constant = np.flatnonzero(np.ptp(features, axis=0) == 0)
+        self.latent_reference_ = self._fit_latent_reference(
+            x_t, c_t, rng, support=(constant, scaled[0, constant])
+        )
         self.offset_ = 0.0
         self.offset_ = self._offset_from(self.score_samples(X))
         return self
@@ -436,10 +441,17 @@ class BaseAutoencoderDetector(
         return (width, width // 2)
 
     def _fit_latent_reference(
-        self, x: torch.Tensor, c: torch.Tensor | None, rng: np.random.RandomState
+        self,
+        x: torch.Tensor,
+        c: torch.Tensor | None,
+        rng: np.random.RandomState,
+        *,
+        support: tuple[np.ndarray, np.ndarray],
     ) -> LatentReference:
         """Keep (up to :data:`_MAX_REFERENCE_CODES`) training codes for the latent
-        scores and the training rows' score scales for the hybrid score.
+        scores, the training rows' score scales for the hybrid score, and the
+        ``support`` (constant features' indices and scaled values) for its
+        out-of-support term.
 
         Scales come from training rows that are *not* reference codes when there
         are enough of them; otherwise every row is a reference and its own code is
@@ -473,6 +485,9 @@ class BaseAutoencoderDetector(
             *_median_iqr(recon.cpu().numpy()),
             *_median_iqr(knn.cpu().numpy()),
             latent_weight=HYBRID_LATENT_WEIGHT,
+            support_columns=torch.as_tensor(support[0], dtype=torch.int64),
+            support_values=torch.as_tensor(support[1], dtype=torch.float64),
+            support_weight=HYBRID_SUPPORT_WEIGHT,
         )
 
     def _likelihood_name(self) -> str:

@@ -132,6 +132,8 @@ class ScoringModule(nn.Module):
     scale: Tensor
     eps: Tensor | None
     reference_codes: Tensor | None
+    support_columns: Tensor | None
+    support_values: Tensor | None
     threshold: Tensor | None
 
     def __init__(
@@ -158,6 +160,7 @@ class ScoringModule(nn.Module):
 
         buffer("center", center)
         buffer("scale", scale)
+        self.center_raw = np.asarray(center, dtype=np.float64)
         buffer("eps", None if eps is None else eps.detach().cpu())
         buffer("threshold", threshold, torch.float64)
         buffer("reference_codes", None if reference is None else reference.codes)
@@ -173,9 +176,24 @@ class ScoringModule(nn.Module):
                 reference.latent_weight,
             )
         )
+        cols = None if reference is None else reference.support_columns
+        self.support_weight = 0.0 if reference is None else reference.support_weight
+        buffer("support_columns", cols, torch.int64)
+        buffer("support_values", None if cols is None else self._support(reference))
         self.conditions = (
             None if conditions is None else ConditionSplit(**conditions, dtype=dtype)
         )
+
+    def _support(self, reference: Any) -> Tensor:
+        """The constant features' scaled values as this graph computes them: the
+        raw value (``center + scaled``, exact since the two are ulps apart) scaled
+        in the graph's dtype, so that it compares equal to a scaled input cell
+        holding that value."""
+        cols = reference.support_columns
+        center = torch.as_tensor(self.center_raw)[cols]
+        raw = center + reference.support_values.to(torch.float64)
+        dtype = self.center.dtype
+        return (raw.to(dtype) - self.center[cols]) / self.scale[cols]
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """Scores (and flags) of raw rows ``x`` of shape ``(N, n_features_in_)``."""
@@ -186,7 +204,13 @@ class ScoringModule(nn.Module):
         reference = None
         if self.reference_scales is not None:
             assert self.reference_codes is not None
-            reference = LatentReference(self.reference_codes, *self.reference_scales)
+            reference = LatentReference(
+                self.reference_codes,
+                *self.reference_scales,
+                support_columns=self.support_columns,
+                support_values=self.support_values,
+                support_weight=self.support_weight,
+            )
         score = anomaly_scores(
             self.network, scaled, c, self.score_type, self.eps, reference
         )

@@ -6,6 +6,8 @@ Layout of a ``.anomvae`` file (a valid safetensors file)::
 
     tensors   network/<parameter name>, scaler/center, scaler/scale,
               latent/reference (training codes for the latent scores),
+              latent/support_columns, latent/support_values (features constant
+              in training and their scaled value, for the hybrid score),
               calibrator/... (when saved from a ThresholdCalibrator)
     metadata  format = "anomvae", format_version = "1",
               config = JSON (estimator class, parameters, fitted state, versions,
@@ -118,8 +120,12 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "knn_center": ref.knn_center,
         "knn_scale": ref.knn_scale,
         "latent_weight": ref.latent_weight,
+        "support_weight": ref.support_weight,
     }
     arrays["latent/reference"] = ref.codes.detach().cpu().numpy()
+    if ref.support_columns is not None and ref.support_values is not None:
+        arrays["latent/support_columns"] = ref.support_columns.cpu().numpy()
+        arrays["latent/support_values"] = ref.support_values.cpu().numpy()
     arrays["scaler/center"] = det.scaler_.center
     arrays["scaler/scale"] = det.scaler_.scale
     return config, arrays
@@ -165,9 +171,15 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         ) from None
     net.train(False)
     det.network_ = net
+    support = [
+        torch.from_numpy(arrays[key].copy()) if key in arrays else None
+        for key in ("latent/support_columns", "latent/support_values")
+    ]
     det.latent_reference_ = LatentReference(
         torch.from_numpy(arrays["latent/reference"].copy()).to(torch.float64),
         **fitted["latent_reference"],
+        support_columns=support[0],
+        support_values=support[1],
     )
     return det
 

@@ -15,6 +15,10 @@ With ``--reference-sizes`` it instead keeps k and the weight at their defaults a
 varies how many training codes the k-NN term searches (``REFERENCE_SIZES``; the
 search's cost grows with it), writing ``OUT/hybrid_reference_sweep.{md,csv}``
 (about 4 minutes).
+
+With ``--support-weights`` it varies what the hybrid score adds per out-of-support
+cell (``SUPPORT_WEIGHTS``; 0 is the score without that term), one fit per dataset
+and seed, writing ``OUT/support_sweep.{md,csv}`` (about 3 minutes).
 """
 
 from __future__ import annotations
@@ -30,11 +34,21 @@ from benchmarks import sweeps
 from benchmarks.data import quick_splits
 from benchmarks.runner import auroc_ap
 
-__all__ = ["KS", "REFERENCE_SIZES", "WEIGHTS", "main", "sweep", "sweep_reference"]
+__all__ = [
+    "KS",
+    "REFERENCE_SIZES",
+    "SUPPORT_WEIGHTS",
+    "WEIGHTS",
+    "main",
+    "sweep",
+    "sweep_reference",
+    "sweep_support",
+]
 
 KS = (1, 2, 3, 5)
 WEIGHTS = (1.0, 1.5, 2.0, 3.0)
 REFERENCE_SIZES = (4096, 1024, 512, 256)
+SUPPORT_WEIGHTS = (0.0, 1.0, 3.0, 10.0, 1e6)
 
 
 def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFrame:
@@ -77,10 +91,16 @@ def sweep_reference(
     for dataset, seed, split in quick_splits(data_dir, seeds):
         det = VAEDetector(random_state=seed).fit(split.X_train)
         x, c = det._tensors(split.X_train)
+        fitted = det.latent_reference_
+        assert fitted.support_columns is not None
+        assert fitted.support_values is not None
+        support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
         for size in sizes:
             rng = np.random.RandomState(seed)
             with mock.patch.object(anomvae.base, "_MAX_REFERENCE_CODES", size):
-                det.latent_reference_ = det._fit_latent_reference(x, c, rng)
+                det.latent_reference_ = det._fit_latent_reference(
+                    x, c, rng, support=support
+                )
             auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
             rows.append(
                 {"dataset": dataset.name, "seed": seed,
@@ -89,6 +109,57 @@ def sweep_reference(
             )  # fmt: skip
         print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
+
+
+def sweep_support(
+    data_dir: Path, seeds: int = 3, weights: tuple[float, ...] = SUPPORT_WEIGHTS
+) -> pd.DataFrame:
+    """One row per dataset, seed and out-of-support weight with the test AUROC of
+    the default hybrid score (one fit per dataset and seed), and how many features
+    were constant in training."""
+    from anomvae import VAEDetector
+
+    rows = []
+    for dataset, seed, split in quick_splits(data_dir, seeds):
+        det = VAEDetector(random_state=seed).fit(split.X_train)
+        fitted = det.latent_reference_
+        cols = fitted.support_columns
+        constant = 0 if cols is None else len(cols)
+        for weight in weights:
+            det.latent_reference_ = dataclasses.replace(fitted, support_weight=weight)
+            auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+            rows.append(
+                {"dataset": dataset.name, "seed": seed, "support_weight": weight,
+                 "constant_features": constant,
+                 "auroc": auroc}
+            )  # fmt: skip
+        print(f"{dataset.name} seed {seed} done", flush=True)
+    return pd.DataFrame(rows)
+
+
+def support_table(results: pd.DataFrame) -> str:
+    """Markdown: mean AUROC by the out-of-support weight, then the sets that have
+    features constant in training, one column per weight."""
+    affected = results[results.constant_features > 0]
+    per_set = affected.groupby(["dataset", "support_weight"]).auroc.mean().unstack()
+    counts = affected.groupby("dataset").constant_features.mean()
+    head = "| dataset | constant features | " + " | ".join(
+        f"{w:g}" for w in per_set.columns
+    )
+    lines = [head + " |", "|---|---:|" + "---:|" * len(per_set.columns)]
+    for name, row in per_set.iterrows():
+        values = " | ".join(f"{v:.4f}" for v in row)
+        lines.append(f"| {name} | {counts[name]:.0f} | {values} |")
+    return (
+        sweeps.caption(
+            results,
+            "the default `VAEDetector`",
+            "by what `hybrid` adds per out-of-support cell (0: no such term)",
+        )
+        + sweeps.one_way_table(results, "support_weight", "weight per cell")
+        + "\nSets with features constant on the training rows (the others do not "
+        "change; constant features averaged over seeds):\n\n" + "\n".join(lines) + "\n"
+    )
 
 
 def reference_table(results: pd.DataFrame) -> str:
@@ -129,8 +200,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="sweep the number of reference codes instead of k and the weight",
     )
+    parser.add_argument(
+        "--support-weights",
+        action="store_true",
+        help="sweep the out-of-support weight instead of k and the weight",
+    )
     args = sweeps.parse_args(parser, argv)
-    if args.reference_sizes:
+    if args.support_weights:
+        results = sweep_support(args.data, args.seeds)
+        name, text = "support_sweep", support_table(results)
+    elif args.reference_sizes:
         results = sweep_reference(args.data, args.seeds)
         name, text = "hybrid_reference_sweep", reference_table(results)
     else:

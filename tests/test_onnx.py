@@ -163,6 +163,23 @@ def test_float64_export_reproduces_detector_to_rounding(fitted, cardio, tmp_path
         np.testing.assert_array_equal(flag, det.predict(X) == -1)
 
 
+def test_out_of_support_cells_count_the_same_in_the_graph(tmp_path, constant_columns):
+    X, test = constant_columns
+    det = AutoencoderDetector(max_steps=50, random_state=0).fit(X)
+    ref = det.anomaly_score(test)
+    sess = _session(export_onnx(det, tmp_path / "m64.onnx", dtype="float64"))
+    np.testing.assert_allclose(
+        _run(sess, test)[0], ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max()
+    )
+    # A float32 input cannot hold the one-ulp float64 changes (rows 2 and 5 of
+    # each 6); every other row keeps its out-of-support count (3 per cell, far
+    # above the tolerance).
+    keep = ~np.isin(np.arange(len(test)) % 6, [2, 5])
+    sess = _session(export_onnx(det, tmp_path / "m32.onnx", dtype="float32"))
+    got = _run(sess, test)[0]
+    _assert_scores_close(got[keep], ref[keep])
+
+
 def test_scoring_module_is_the_detector_scoring_path(fitted, cardio):
     """The traced torch module itself (before ONNX) equals anomaly_score."""
     X, _ = cardio

@@ -221,6 +221,37 @@ def test_files_without_a_latent_weight_keep_the_equal_weight_hybrid(saved):
     np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-12)
 
 
+def test_files_without_the_support_term_keep_scoring_as_before(
+    tmp_path, constant_columns
+):
+    # Files written before HYBRID_SUPPORT_WEIGHT have no support arrays: their
+    # hybrid is the two standardised parts alone, even for a row off the support.
+    X, test = constant_columns
+    det = VAEDetector(**FAST).fit(X)
+    path = tmp_path / "m.anomvae"
+    det.save(path)
+    loaded = anomvae.load(path)
+    np.testing.assert_array_equal(loaded.anomaly_score(test), det.anomaly_score(test))
+    assert loaded.latent_reference_.support_columns.tolist() == [2, 4, 5]
+
+    def edit(config, meta, arrays):
+        del config["fitted"]["latent_reference"]["support_weight"]
+        del arrays["latent/support_columns"], arrays["latent/support_values"]
+
+    _rewrite(path, edit)
+    old = anomvae.load(path)
+    assert old.latent_reference_.support_weight == 0.0
+    ref = old.latent_reference_
+    recon = old.set_params(score_type="reconstruction").anomaly_score(test)
+    knn = old.set_params(score_type="latent_knn").anomaly_score(test)
+    expected = (recon - ref.recon_center) / ref.recon_scale + 2.0 * (
+        knn - ref.knn_center
+    ) / ref.knn_scale
+    got = old.set_params(score_type="hybrid").anomaly_score(test)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    assert (det.anomaly_score(test) - got).max() > 8.0  # the new file's 3 cells
+
+
 def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
     det = anomvae.load(saved)
     assert load_with_metadata(saved)[1] == {}  # saved without metadata

@@ -9,7 +9,11 @@ import torch
 from scipy.spatial.distance import cdist
 
 from anomvae import AutoencoderDetector, VAEDetector
-from anomvae.scoring import HYBRID_LATENT_WEIGHT, latent_knn_distance
+from anomvae.scoring import (
+    HYBRID_LATENT_WEIGHT,
+    HYBRID_SUPPORT_WEIGHT,
+    latent_knn_distance,
+)
 
 
 def test_latent_knn_distance_matches_brute_force():
@@ -97,6 +101,35 @@ def test_hybrid_is_the_sum_of_standardised_parts(cls):
     assert ref.recon_scale > 0
     assert ref.knn_scale > 0
     assert abs(np.median(hybrid)) < 1.0
+
+
+@pytest.mark.parametrize("cls", [AutoencoderDetector, VAEDetector])
+def test_hybrid_adds_a_fixed_amount_per_out_of_support_cell(cls, constant_columns):
+    X, test = constant_columns
+    det = cls(max_epochs=5, random_state=0).fit(X)
+    ref = det.latent_reference_
+    assert ref.support_columns.tolist() == [2, 4, 5]
+    assert ref.support_weight == HYBRID_SUPPORT_WEIGHT == 3.0
+    recon = det.set_params(score_type="reconstruction").anomaly_score(test)
+    knn = det.set_params(score_type="latent_knn").anomaly_score(test)
+    hybrid = det.set_params(score_type="hybrid").anomaly_score(test)
+    off = np.tile([0, 1, 1, 3, 0, 1], 5)
+    expected = (
+        (recon - ref.recon_center) / ref.recon_scale
+        + 2.0 * (knn - ref.knn_center) / ref.knn_scale
+        + 3.0 * off
+    )
+    np.testing.assert_allclose(hybrid, expected, rtol=1e-9, atol=1e-9)
+    # Training rows are never out of support, in any batch.
+    for rows in (X, X[:7]):
+        two_parts = (
+            det.set_params(score_type="reconstruction").anomaly_score(rows)
+            - ref.recon_center
+        ) / ref.recon_scale + 2.0 * (
+            det.set_params(score_type="latent_knn").anomaly_score(rows) - ref.knn_center
+        ) / ref.knn_scale
+        hybrid = det.set_params(score_type="hybrid").anomaly_score(rows)
+        np.testing.assert_allclose(hybrid, two_parts, rtol=1e-9, atol=1e-9)
 
 
 def test_reference_set_is_capped_and_scales_come_from_held_out_rows():
