@@ -133,8 +133,10 @@ score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
     scaled data). "latent_knn": distance from the row's latent code to its 3rd
     nearest training code (up to 4,096 kept). "hybrid": both, each standardised by the
     median and interquartile range of the training rows' scores, the latent one
-    weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added. A
-    fitted detector can switch scores with ``set_params`` without refitting."""
+    weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added, plus 3
+    (:data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT`) per cell holding another value
+    than the one its feature had on every training row. A fitted detector can
+    switch scores with ``set_params`` without refitting."""
 
 _VARIATIONAL_PARAMETERS = """\
 beta : float, default=0.1

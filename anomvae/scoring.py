@@ -54,7 +54,7 @@ _KNN_GROUPS = 64
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
 #: benchmark suite, never per dataset: weights 1 / 1.5 / 2 / 3 gave mean AUROC
-#: 0.856 / 0.859 / 0.860 / 0.861 with k = 3 (``benchmarks/results/hybrid_sweep.md``).
+#: 0.861 / 0.864 / 0.866 / 0.867 with k = 3 (``benchmarks/results/hybrid_sweep.md``).
 HYBRID_LATENT_WEIGHT = 2.0
 
 #: What the ``"hybrid"`` score adds for each *out-of-support cell*: a value in a
