@@ -541,6 +541,22 @@ def test_reference_sweep_table_averages_seeds_then_datasets() -> None:
     assert text.index("| 4,096 | 0.8000 |") < text.index("| 256 | 0.6500 |")
 
 
+def test_support_sweep_table_lists_weights_and_the_sets_they_touch() -> None:
+    from benchmarks.sweep_hybrid import support_table
+
+    rows = [
+        # a has 2 constant features: 0.7 / 0.9 by weight; b has none: 0.8 / 0.8
+        ("a", 0, 0.0, 2, 0.6), ("a", 1, 0.0, 2, 0.8), ("a", 0, 3.0, 2, 0.9),
+        ("a", 1, 3.0, 2, 0.9), ("b", 0, 0.0, 0, 0.8), ("b", 0, 3.0, 0, 0.8),
+    ]  # fmt: skip
+    columns = ["dataset", "seed", "support_weight", "constant_features", "auroc"]
+    text = support_table(pd.DataFrame(rows, columns=columns))
+    assert "over 2 low-contamination quick datasets (2 seeds each)" in text
+    assert "| 3.0 | 0.8500 |\n| 0.0 | 0.7500 |" in text
+    assert "| a | 2 | 0.7000 | 0.9000 |" in text
+    assert "| b |" not in text  # no constant feature: not listed
+
+
 def test_noise_sweep_table_lists_every_level() -> None:
     from benchmarks.sweep_noise import table
 
