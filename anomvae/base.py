@@ -46,6 +46,7 @@ from anomvae.scoring import (
     LatentReference,
     anomaly_scores,
     latent_knn_distance,
+    out_of_support,
     reconstruction_errors,
     reconstruction_objective,
 )
@@ -596,6 +597,26 @@ class BaseAutoencoderDetector(
         err = self._batched(X, lambda x, c: reconstruction_errors(self.network_, x, c))
         total = err.sum(axis=1, keepdims=True)
         return np.divide(err, total, out=np.zeros_like(err), where=total > 0)
+
+    def out_of_support_cells(self, X: Any) -> np.ndarray:
+        """Boolean ``(n_rows, n_features)``: True where a cell holds another value
+        than the one its feature had on every training row. The ``"hybrid"`` score
+        adds :data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT` per such cell, and
+        :meth:`feature_contributions` does not see them (the network cannot: the
+        feature was constant), so they explain a flag on their own. All False for
+        models saved before anomvae recorded constant features."""
+        ref = self.latent_reference_
+
+        def fn(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            cells = torch.zeros_like(x)
+            off = out_of_support(x, ref)
+            if off is not None:
+                assert ref.support_columns is not None
+                cells[:, ref.support_columns.to(x.device)] = off.to(x.dtype)
+            return cells
+
+        check_is_fitted(self, "network_")
+        return self._batched(X, fn) > 0
 
     def transform(self, X: Any) -> np.ndarray:
         """Latent codes (posterior means): the encoder as a dimension reducer."""

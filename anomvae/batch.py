@@ -19,11 +19,17 @@ column                    meaning
 ``top<i>_feature``        with ``explain=k``, for ``i = 1..k``: the feature with
 ``top<i>_share``          the i-th largest share of the row's reconstruction
                           error, and that share (the shares of a row sum to 1)
+``unseen_features``       with ``explain=k``, for a model scored by ``"hybrid"``
+                          that saw constant features in training: the features
+                          (``;``-separated, empty when none) whose value the
+                          training rows never had; the score adds
+                          :data:`~anomvae.scoring.HYBRID_SUPPORT_WEIGHT` for each
 ========================  ====================================================
 
 Only public methods and fitted attributes of the model are used:
 ``anomaly_score``, ``feature_contributions``, ``feature_names_in_``,
-``n_features_in_``, ``condition_columns``, ``offset_`` and, for a calibrator,
+``out_of_support_cells``, ``n_features_in_``, ``condition_columns``, ``offset_``,
+``score_type`` and ``latent_reference_`` and, for a calibrator,
 ``detector_``, ``threshold_``, ``method`` and ``calibration_scores_`` (with
 :func:`anomvae.calibration.conformal_p_values`). Each row is scored once: the
 p-values reuse the scores instead of calling ``p_values`` (which would score again).
@@ -48,6 +54,7 @@ __all__ = [
     "IS_ANOMALY",
     "P_VALUE",
     "SCORE",
+    "UNSEEN",
     "ModelInfo",
     "model_info",
     "model_input",
@@ -59,6 +66,7 @@ __all__ = [
 SCORE = "score"
 P_VALUE = "p_value"
 IS_ANOMALY = "is_anomaly"
+UNSEEN = "unseen_features"
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,9 @@ class ModelInfo:
         Number of scored features (the width of ``feature_contributions``).
     p_values : bool
         Whether :func:`score_batch` writes a ``p_value`` column.
+    unseen : bool
+        Whether its explanations include ``unseen_features``: the model scores
+        with ``"hybrid"`` and features were constant in training.
     """
 
     estimator: str
@@ -98,6 +109,7 @@ class ModelInfo:
     condition_columns: tuple[str, ...]
     n_features: int
     p_values: bool
+    unseen: bool = False
 
 
 def _is_calibrator(model: Any) -> bool:
@@ -141,7 +153,18 @@ def model_info(model: Any) -> ModelInfo:
         condition_columns=tuple(conditions),
         n_features=int(detector.n_features_in_) - len(conditions),
         p_values=calibrated and method != "contamination",
+        unseen=_has_support_term(detector),
     )
+
+
+def _has_support_term(detector: Any) -> bool:
+    """Whether the detector scores with ``"hybrid"`` and its out-of-support term
+    has features to watch."""
+    ref = getattr(detector, "latent_reference_", None)
+    cols = getattr(ref, "support_columns", None)
+    weight = getattr(ref, "support_weight", 0.0)
+    hybrid = getattr(detector, "score_type", None) == "hybrid"
+    return bool(hybrid and cols is not None and len(cols) and weight)
 
 
 def _explain_fields(k: int) -> list[pa.Field]:
@@ -162,7 +185,10 @@ def output_schema(model: Any, *, explain: int = 0) -> pa.Schema:
     if info.p_values:
         fields.append(pa.field(P_VALUE, pa.float64()))
     fields.append(pa.field(IS_ANOMALY, pa.bool_()))
-    return pa.schema(fields + _explain_fields(min(explain, info.n_features)))
+    fields += _explain_fields(min(explain, info.n_features))
+    if explain > 0 and info.unseen:
+        fields.append(pa.field(UNSEEN, pa.string()))
+    return pa.schema(fields)
 
 
 def model_input(
@@ -271,6 +297,11 @@ def score_batch(
             warnings.filterwarnings("ignore", message="X does not have valid feature")
             scores = np.asarray(detector.anomaly_score(X), dtype=np.float64)
             shares = detector.feature_contributions(X) if explain > 0 else None
+            unseen = (
+                detector.out_of_support_cells(X)
+                if explain > 0 and info.unseen
+                else None
+            )
     except DataError:
         raise
     except (ValueError, TypeError) as exc:
@@ -284,7 +315,22 @@ def score_batch(
     columns[IS_ANOMALY] = scores > cut
     if shares is not None:
         columns.update(_top_features(shares, info, explain))
+    if unseen is not None:
+        columns[UNSEEN] = _unseen_names(unseen, _feature_names(info, unseen.shape[1]))
     return pa.table(columns, schema=output_schema(model, explain=explain))
+
+
+def _feature_names(info: ModelInfo, d: int) -> list[str]:
+    names = list(info.feature_columns)
+    return names if len(names) == d else [f"x{j}" for j in range(d)]
+
+
+def _unseen_names(cells: np.ndarray, names: list[str]) -> list[str]:
+    """Per row, the ``;``-joined names of its out-of-support features."""
+    out = [""] * len(cells)
+    for row in np.flatnonzero(cells.any(axis=1)):  # usually few rows
+        out[row] = ";".join(names[j] for j in np.flatnonzero(cells[row]))
+    return out
 
 
 def _top_features(shares: np.ndarray, info: ModelInfo, explain: int) -> dict[str, Any]:
@@ -292,11 +338,7 @@ def _top_features(shares: np.ndarray, info: ModelInfo, explain: int) -> dict[str
     training column order)."""
     d = shares.shape[1]
     k = min(explain, d)
-    names = pa.array(
-        list(info.feature_columns)
-        if len(info.feature_columns) == d
-        else [f"x{j}" for j in range(d)]
-    )
+    names = pa.array(_feature_names(info, d))
     order = np.argsort(-shares, axis=1, kind="stable")[:, :k]
     top = np.take_along_axis(shares, order, axis=1)
     out: dict[str, Any] = {}

@@ -164,7 +164,9 @@ def anomaly_scores(
             knn, reference.knn_center, reference.knn_scale
         )
         off = out_of_support(x, reference)
-        return score if off is None else score + reference.support_weight * off
+        if off is None or not reference.support_weight:
+            return score
+        return score + reference.support_weight * off.sum(-1).to(score.dtype)
     if logvar is None:
         raise ValueError(f"score {kind!r} needs a variational model")
     kl = gaussian_kl_standard(mu, logvar)
@@ -278,15 +280,16 @@ def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> 
 
 
 def out_of_support(x: Tensor, reference: LatentReference) -> Tensor | None:
-    """Per row, how many features that were constant in training hold another
-    value (``None`` when no feature was constant or the reference predates the
-    term). Exact comparison: ``x`` is scaled by the same arithmetic as the stored
-    values, so a training value gives exactly the stored one."""
+    """Per row and feature that was constant in training (``reference.
+    support_columns``, in that order): whether the row holds another value there.
+    ``None`` when no feature was constant or the reference predates the term.
+    Exact comparison: ``x`` is scaled by the same arithmetic as the stored values,
+    so a training value gives exactly the stored one."""
     cols, values = reference.support_columns, reference.support_values
-    if cols is None or values is None or not len(cols) or not reference.support_weight:
+    if cols is None or values is None or not len(cols):
         return None
     cols = cols.to(x.device)
-    return (x[:, cols] != values.to(device=x.device, dtype=x.dtype)).sum(-1).to(x.dtype)
+    return x[:, cols] != values.to(device=x.device, dtype=x.dtype)
 
 
 def robust_standardize(scores: Tensor, center: float, scale: float) -> Tensor:

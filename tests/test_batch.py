@@ -10,12 +10,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import anomvae
 from anomvae import (
     AutoencoderDetector,
     ConditionalVAEDetector,
     ThresholdCalibrator,
 )
 from anomvae.batch import (
+    UNSEEN,
     model_info,
     model_input,
     model_threshold,
@@ -198,3 +200,32 @@ def test_model_info_of_a_calibrator(calibrator: ThresholdCalibrator) -> None:
     )
     assert info.input_columns == tuple(FEATURES)
     assert info.threshold == calibrator.threshold_
+
+
+def test_explanations_name_features_holding_unseen_values(
+    constant_columns: tuple[np.ndarray, np.ndarray], tmp_path: Any
+) -> None:
+    X, test = constant_columns
+    names = [f"f{j}" for j in range(X.shape[1])]
+    det = AutoencoderDetector(max_epochs=3, random_state=0).fit(
+        pd.DataFrame(X, columns=names)
+    )
+    cells = det.out_of_support_cells(pd.DataFrame(test, columns=names))
+    assert cells.shape == test.shape
+    expected = ["", "f2", "f4", "f2;f4;f5", "", "f5"] * 5
+    assert [";".join(np.array(names)[row]) for row in cells] == expected
+    out = score_batch(det, test, explain=2)
+    assert out.column_names[-1] == UNSEEN
+    assert out[UNSEEN].to_pylist() == expected
+    assert UNSEEN not in score_batch(det, test).column_names  # only with explain
+    # A calibrated model, saved and loaded, explains the same way.
+    cal = ThresholdCalibrator(det, method="contamination")
+    cal.fit(pd.DataFrame(X, columns=names))
+    cal.save(tmp_path / "m.anomvae")
+    loaded = anomvae.load(tmp_path / "m.anomvae")
+    assert score_batch(loaded, test, explain=1)[UNSEEN].to_pylist() == expected
+    # Scores without the term, and models with no constant feature: no column.
+    det.set_params(score_type="reconstruction")
+    assert UNSEEN not in score_batch(det, test, explain=2).column_names
+    plain = AutoencoderDetector(max_epochs=3, random_state=0).fit(test)
+    assert UNSEEN not in score_batch(plain, test, explain=2).column_names

@@ -94,7 +94,9 @@ def score(
             metavar="K",
             min=0,
             help="Add the K features contributing most to each row's error, "
-            "with their shares: top1_feature, top1_share, ...",
+            "with their shares: top1_feature, top1_share, ...; and, for a "
+            "hybrid-score model with features constant in training, "
+            "unseen_features: those holding a value no training row had.",
         ),
     ] = 0,
     threshold: Annotated[
@@ -212,7 +214,8 @@ def score(
     memory stays flat whatever its size. Each output row has the --id-column
     values (by default the id columns the model was fitted with), then score
     (higher = more anomalous), p_value (calibrated models), is_anomaly
-    (score > threshold) and, with --explain K, the top K features.
+    (score > threshold) and, with --explain K, the top K features (and any
+    features holding a value never seen in training).
     A summary goes to stderr, and with --summary-json to a file.
 
     \b
