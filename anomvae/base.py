@@ -605,9 +605,9 @@ class BaseAutoencoderDetector(
         :meth:`feature_contributions` does not see them (the network cannot: the
         feature was constant), so they explain a flag on their own. All False for
         models saved before anomvae recorded constant features."""
-        ref = self.latent_reference_
 
         def fn(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            ref = self.latent_reference_
             cells = torch.zeros_like(x)
             off = out_of_support(x, ref)
             if off is not None:
@@ -615,7 +615,6 @@ class BaseAutoencoderDetector(
                 cells[:, ref.support_columns.to(x.device)] = off.to(x.dtype)
             return cells
 
-        check_is_fitted(self, "network_")
         return self._batched(X, fn) > 0
 
     def transform(self, X: Any) -> np.ndarray:

@@ -160,7 +160,6 @@ class ScoringModule(nn.Module):
 
         buffer("center", center)
         buffer("scale", scale)
-        self.center_raw = np.asarray(center, dtype=np.float64)
         buffer("eps", None if eps is None else eps.detach().cpu())
         buffer("threshold", threshold, torch.float64)
         buffer("reference_codes", None if reference is None else reference.codes)
@@ -179,19 +178,21 @@ class ScoringModule(nn.Module):
         cols = None if reference is None else reference.support_columns
         self.support_weight = 0.0 if reference is None else reference.support_weight
         buffer("support_columns", cols, torch.int64)
-        buffer("support_values", None if cols is None else self._support(reference))
+        buffer(
+            "support_values", None if cols is None else self._support(reference, center)
+        )
         self.conditions = (
             None if conditions is None else ConditionSplit(**conditions, dtype=dtype)
         )
 
-    def _support(self, reference: Any) -> Tensor:
+    def _support(self, reference: Any, center: np.ndarray) -> Tensor:
         """The constant features' scaled values as this graph computes them: the
         raw value (``center + scaled``, exact since the two are ulps apart) scaled
         in the graph's dtype, so that it compares equal to a scaled input cell
         holding that value."""
         cols = reference.support_columns
-        center = torch.as_tensor(self.center_raw)[cols]
-        raw = center + reference.support_values.to(torch.float64)
+        raw = torch.as_tensor(np.asarray(center, np.float64))[cols]
+        raw = raw + reference.support_values.to(torch.float64)
         dtype = self.center.dtype
         return (raw.to(dtype) - self.center[cols]) / self.scale[cols]
 

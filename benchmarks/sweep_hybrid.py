@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pandas as pd
@@ -51,6 +52,13 @@ REFERENCE_SIZES = (4096, 1024, 512, 256)
 SUPPORT_WEIGHTS = (0.0, 1.0, 3.0, 10.0, 1e6)
 
 
+def _auroc_with(det: Any, fitted: Any, split: Any, **changes: float) -> float:
+    """Test AUROC of ``det`` with its fitted latent reference changed as given
+    (the weights are read at scoring time: no refit)."""
+    det.latent_reference_ = dataclasses.replace(fitted, **changes)
+    return auroc_ap(split.y_test, det.anomaly_score(split.X_test))[0]
+
+
 def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFrame:
     """One row per dataset, seed, k and weight with the test AUROC."""
     import anomvae.base
@@ -64,10 +72,7 @@ def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFr
                 det = VAEDetector(random_state=seed).fit(split.X_train)
             fitted = det.latent_reference_
             for weight in WEIGHTS:
-                det.latent_reference_ = dataclasses.replace(
-                    fitted, latent_weight=weight
-                )
-                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                auroc = _auroc_with(det, fitted, split, latent_weight=weight)
                 rows.append(
                     {"dataset": dataset.name, "seed": seed, "k": k,
                      "weight": weight, "auroc": auroc}
@@ -126,8 +131,7 @@ def sweep_support(
         cols = fitted.support_columns
         constant = 0 if cols is None else len(cols)
         for weight in weights:
-            det.latent_reference_ = dataclasses.replace(fitted, support_weight=weight)
-            auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+            auroc = _auroc_with(det, fitted, split, support_weight=weight)
             rows.append(
                 {"dataset": dataset.name, "seed": seed, "support_weight": weight,
                  "constant_features": constant,

@@ -294,7 +294,7 @@ def split_names(values: list[str] | None) -> list[str]:
 def stored_id_columns(metadata: Any) -> list[str]:
     """The ``--id-column`` names ``anomvae fit`` saved in a model file's metadata
     (none for files written by the Python API or before fit stored them)."""
-    ids = (metadata or {}).get(ID_COLUMNS_KEY) if isinstance(metadata, dict) else None
+    ids = metadata.get(ID_COLUMNS_KEY) if isinstance(metadata, dict) else None
     return [str(c) for c in ids] if isinstance(ids, list) else []
 
 

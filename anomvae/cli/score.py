@@ -333,8 +333,8 @@ def _run(
     timer = Timer()
     model, metadata = load_with_metadata(job.model_path)
     remembered = job.id_columns is None
-    if job.id_columns is None:
-        job.id_columns = tuple(stored_id_columns(metadata))
+    ids = tuple(stored_id_columns(metadata)) if remembered else job.id_columns or ()
+    job.id_columns = ids
     info = model_info(model)
     if not info.input_columns:
         raise DataError(
@@ -356,11 +356,11 @@ def _run(
     try:
         stats: ScoreStats = get_engine(engine)(job, model, reporter)
     except MissingColumnsError as exc:
-        if not (remembered and set(exc.missing) & set(job.id_columns)):
+        if not (remembered and set(exc.missing) & set(ids)):
             raise
         raise DataError(
             f"{exc}; {job.model_path} was fitted with --id-column "
-            f"{','.join(job.id_columns)}: pass --id-column to copy other columns, "
+            f"{','.join(ids)}: pass --id-column to copy other columns, "
             "or --id-column '' for none"
         ) from None
     facts["stats"] = stats
