@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-quick clean
+.PHONY: install demo test lint bench bench-quick bench-heldout clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: lint
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick
+
+bench-heldout: $(STAMP)
+	$(PY) -m benchmarks --heldout
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

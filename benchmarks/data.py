@@ -23,6 +23,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "HELDOUT_SUITE",
     "HIGH_CONTAMINATION_PCT",
     "PROTOCOL_VERSION",
     "QUICK_MAX_TRAIN_ROWS",
@@ -69,6 +70,44 @@ QUICK_SUITE: tuple[str, ...] = (
     # high contamination (> 30 %), reported separately
     "satellite",  # 6.4k x 36, 31.6 %
     "breastw",  # 449 x 9, 52.6 % after deduplication (35 % as published)
+)
+
+#: The ``--heldout`` suite: every dataset of the folder outside :data:`QUICK_SUITE`
+#: (on which the sweeps behind anomvae's defaults measure), except the seven with over
+#: 90,000 rows (backdoor, celeba, cover, donors, http, skin, smtp), whose test
+#: halves are never cut and would take hours. It checks that the defaults carry
+#: over to data they were not picked on (the latent-size rule was since chosen
+#: with it too). Run with the quick suite's seeds and cut.
+#: Sizes: rows as published x features, anomaly share.
+HELDOUT_SUITE: tuple[str, ...] = (
+    # low contamination (<= 30 %): the headline
+    "cardiotocography",  # 2.1k x 21, 22 %
+    "chess",  # 28k x 40, 0.1 % (about 30 anomalies: noisy)
+    "cmc",  # 1.5k x 22, 2 %
+    "glass",  # 214 x 9, 4 %
+    "glass_adbench",  # 214 x 7, 4 %
+    "hepatitis",  # 80 x 19, 16 %
+    "kddcup99_probe",  # 65k x 64, 6 %
+    "kddcup99_u2r",  # 61k x 37, 0.4 %
+    "lympho",  # 148 x 18, 4 %
+    "lympho_adbench",  # 148 x 18, 4 %
+    "optdigits",  # 5.2k x 64, 3 %
+    "reuters_corn",  # 13k x 100, 2 %
+    "solarflare",  # 1.1k x 41, 4 %
+    "vertebral",  # 240 x 6, 12.5 %
+    "w7a",  # 50k x 300, 3 %, sparse binary
+    "wbc_adbench",  # 223 x 9, 4.5 %
+    "wilt",  # 4.8k x 5, 5 %
+    "wine",  # 129 x 13, 8 %
+    "wpbc",  # 198 x 33, 24 %
+    # high contamination (> 30 %), reported separately
+    "fault",
+    "ionosphere",
+    "ionosphere_adbench",
+    "magic_gamma",
+    "pima",
+    "spambase",
+    "yeast",
 )
 
 #: Training rows kept per split in ``--quick`` (affects shuttle, aloi, campaign).

@@ -468,6 +468,50 @@ def test_cli_rejects_unknown_names(npz_dir: Path) -> None:
     assert bad_dataset.exit_code == 2
 
 
+def test_cli_heldout_runs_only_the_heldout_datasets(npz_dir: Path) -> None:
+    """``--heldout`` picks the held-out suite's files (here ``wine``) and skips
+    the quick suite's (``cardio``) and any other file."""
+    from typer.testing import CliRunner
+
+    from benchmarks.cli import app
+
+    (npz_dir / "gauss.npz").rename(npz_dir / "wine.npz")
+    (npz_dir / "dups.npz").rename(npz_dir / "cardio.npz")
+    out = npz_dir / "heldout-out"
+    args = ["--data", str(npz_dir), "--detectors", "ecod", "--out", str(out), "-q"]
+    result = CliRunner().invoke(app, [*args, "--heldout"])
+    assert result.exit_code == 0, result.output
+    results = load_results(out / "results.csv")
+    assert set(results.dataset) == {"wine"}
+    assert sorted(results.seed.unique()) == [0, 1, 2]
+    assert "held-out suite" in (out / "summary.md").read_text()
+    for clash in (["--quick"], ["--datasets", "wine"]):
+        refused = CliRunner().invoke(app, [*args, "--heldout", *clash])
+        assert refused.exit_code == 2
+        assert "--heldout" in refused.output
+
+
+def test_heldout_suite_is_disjoint_from_the_quick_suite() -> None:
+    from benchmarks.data import HELDOUT_SUITE, QUICK_SUITE
+
+    assert len(set(HELDOUT_SUITE)) == len(HELDOUT_SUITE)
+    assert not set(HELDOUT_SUITE) & set(QUICK_SUITE)
+
+
+@pytest.mark.skipif(not DEFAULT_DATA_DIR.is_dir(), reason="no ../shared datasets")
+def test_heldout_suite_leaves_out_only_the_largest_datasets() -> None:
+    """Every dataset of the shared folder is in one of the two suites unless it
+    has over 90,000 rows, as the held-out suite's comment says."""
+    from benchmarks.data import HELDOUT_SUITE, QUICK_SUITE
+
+    sizes = {
+        p.stem: int(np.load(p)["y"].shape[0]) for p in DEFAULT_DATA_DIR.glob("*.npz")
+    }
+    assert set(HELDOUT_SUITE) <= set(sizes)
+    left_out = set(sizes) - set(HELDOUT_SUITE) - set(QUICK_SUITE)
+    assert left_out == {name for name, n in sizes.items() if n > 90_000}
+
+
 # ------------------------------------------------ anomvae's scoring variants
 
 
