@@ -137,6 +137,26 @@ def test_transform_and_reconstruct():
     assert list(det.get_feature_names_out()) == [f"vaedetector{i}" for i in range(3)]
 
 
+@pytest.mark.parametrize(
+    ("cls", "params", "latent"),
+    [
+        (AutoencoderDetector, {}, {5: 2, 40: 16, 1: 1}),
+        (DenoisingAutoencoderDetector, {}, {5: 5, 40: 16, 1: 1}),
+        (VAEDetector, {}, {5: 5, 40: 16, 1: 1}),
+        (VAEDetector, {"noise": None}, {5: 5, 40: 16, 1: 1}),
+    ],
+)
+def test_auto_latent_dim_halves_only_the_plain_autoencoders_input(cls, params, latent):
+    """The KL term or the input corruption regularises the VAE and the DAE, so
+    their code may be as wide as the input (up to 16); the plain autoencoder
+    needs the bottleneck and gets half the features."""
+    rng = np.random.default_rng(0)
+    for d, expected in latent.items():
+        det = cls(max_steps=1, random_state=0, **params).fit(rng.normal(size=(20, d)))
+        assert det.network_spec_.latent_dim == expected
+        assert det.transform(rng.normal(size=(3, d))).shape == (3, expected)
+
+
 def test_works_with_fewer_rows_than_a_batch_and_constant_columns():
     rng = np.random.default_rng(0)
     x = np.c_[rng.normal(size=(5, 3)), np.full(5, 7.0)]
