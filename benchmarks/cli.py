@@ -169,17 +169,17 @@ def run(
         wanted = [n for n in suite if n in available]
         if not wanted:
             raise _fail(f"none of the suite's datasets is in {data}", code=2)
-        quick = True  # the held-out suite runs with the quick suite's settings
     if out is None:
         out = DEFAULT_OUT / "heldout" if heldout else DEFAULT_OUT
     try:
         paths = find_datasets(data, wanted)
     except FileNotFoundError as exc:
         raise _fail(str(exc), code=2) from None
-    n_seeds = seeds or (QUICK_SEEDS if quick else FULL_SEEDS)
+    quick_settings = quick or heldout  # the held-out suite runs with quick's settings
+    n_seeds = seeds or (QUICK_SEEDS if quick_settings else FULL_SEEDS)
     cap = max_train_rows
     if cap is None:
-        cap = QUICK_MAX_TRAIN_ROWS if quick else FULL_MAX_TRAIN_ROWS
+        cap = QUICK_MAX_TRAIN_ROWS if quick_settings else FULL_MAX_TRAIN_ROWS
     settings = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
         "suite": "held-out" if heldout else _suite_name(quick, datasets),

@@ -52,11 +52,19 @@ REFERENCE_SIZES = (4096, 1024, 512, 256)
 SUPPORT_WEIGHTS = (0.0, 1.0, 3.0, 10.0, 1e6)
 
 
-def _auroc_with(det: Any, fitted: Any, split: Any, **changes: float) -> float:
-    """Test AUROC of ``det`` with its fitted latent reference changed as given
-    (the weights are read at scoring time: no refit)."""
-    det.latent_reference_ = dataclasses.replace(fitted, **changes)
-    return auroc_ap(split.y_test, det.anomaly_score(split.X_test))[0]
+def _rescored(
+    det: Any, split: Any, row: dict[str, Any], field: str, values: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """``row`` once per value of the fitted latent reference's ``field`` (a weight,
+    read at scoring time: no refit), with that value and the test AUROC."""
+    fitted = det.latent_reference_
+    rows = []
+    for value in values:
+        det.latent_reference_ = dataclasses.replace(fitted, **{field: value})
+        auroc = auroc_ap(split.y_test, det.anomaly_score(split.X_test))[0]
+        rows.append({**row, field: value, "auroc": auroc})
+    det.latent_reference_ = fitted
+    return rows
 
 
 def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFrame:
@@ -70,13 +78,8 @@ def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFr
             # k is read when the fit builds the latent reference.
             with mock.patch.object(anomvae.base, "_LATENT_K", k):
                 det = VAEDetector(random_state=seed).fit(split.X_train)
-            fitted = det.latent_reference_
-            for weight in WEIGHTS:
-                auroc = _auroc_with(det, fitted, split, latent_weight=weight)
-                rows.append(
-                    {"dataset": dataset.name, "seed": seed, "k": k,
-                     "weight": weight, "auroc": auroc}
-                )  # fmt: skip
+            row = {"dataset": dataset.name, "seed": seed, "k": k}
+            rows += _rescored(det, split, row, "latent_weight", WEIGHTS)
         print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
 
@@ -127,16 +130,10 @@ def sweep_support(
     rows = []
     for dataset, seed, split in quick_splits(data_dir, seeds):
         det = VAEDetector(random_state=seed).fit(split.X_train)
-        fitted = det.latent_reference_
-        cols = fitted.support_columns
-        constant = 0 if cols is None else len(cols)
-        for weight in weights:
-            auroc = _auroc_with(det, fitted, split, support_weight=weight)
-            rows.append(
-                {"dataset": dataset.name, "seed": seed, "support_weight": weight,
-                 "constant_features": constant,
-                 "auroc": auroc}
-            )  # fmt: skip
+        cols = det.latent_reference_.support_columns
+        row = {"dataset": dataset.name, "seed": seed,
+               "constant_features": 0 if cols is None else len(cols)}  # fmt: skip
+        rows += _rescored(det, split, row, "support_weight", weights)
         print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
 
@@ -178,8 +175,8 @@ def reference_table(results: pd.DataFrame) -> str:
 
 def table(results: pd.DataFrame) -> str:
     """Markdown: mean AUROC over datasets, k down, weight across."""
-    per_dataset = results.groupby(["k", "weight", "dataset"]).auroc.mean()
-    means = per_dataset.groupby(["k", "weight"]).mean().unstack("weight")
+    per_dataset = results.groupby(["k", "latent_weight", "dataset"]).auroc.mean()
+    means = per_dataset.groupby(["k", "latent_weight"]).mean().unstack("latent_weight")
     head = "| k \\ weight | " + " | ".join(f"{w:g}" for w in means.columns) + " |"
     lines = [head, "|---|" + "---:|" * len(means.columns)]
     for k, row in means.iterrows():

@@ -562,7 +562,9 @@ def test_hybrid_sweep_table_averages_seeds_then_datasets() -> None:
         ("b", 1, 1, 1.0, 0.6), ("a", 0, 1, 2.0, 1.0), ("a", 1, 1, 2.0, 1.0),
         ("b", 0, 1, 2.0, 0.5), ("b", 1, 1, 2.0, 0.5),
     ]  # fmt: skip
-    results = pd.DataFrame(rows, columns=["dataset", "seed", "k", "weight", "auroc"])
+    results = pd.DataFrame(
+        rows, columns=["dataset", "seed", "k", "latent_weight", "auroc"]
+    )
     text = table(results)
     assert "over 2 low-contamination quick datasets (2 seeds each)" in text
     assert "| k \\ weight | 1 | 2 |" in text
