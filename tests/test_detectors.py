@@ -363,6 +363,21 @@ def test_early_stopping_stops_after_patience_and_keeps_the_best_epoch():
     assert val[det.best_epoch_ - 1] == min(val)
 
 
+def test_default_training_runs_the_whole_budget_and_keeps_the_best_epoch():
+    # 300 rows: 270 train in 3 steps an epoch, so patience counted in epochs would
+    # have stopped within a few dozen steps; by default the budget decides.
+    x_train, _, _ = low_rank_data(300, seed=5)
+    det = AutoencoderDetector(max_steps=240, random_state=0).fit(x_train)
+    val = det.history_["val_loss"]
+    assert det.patience is None
+    assert det.n_steps_ == 240
+    assert det.n_iter_ == 80
+    assert len(val) == 80
+    assert val[det.best_epoch_ - 1] == min(val)
+    stopped = AutoencoderDetector(max_steps=240, patience=2, random_state=0)
+    assert stopped.fit(x_train).n_steps_ < 240
+
+
 def test_step_budget_ending_mid_epoch_keeps_the_last_loss_a_true_average():
     x_train, _, _ = low_rank_data(600, seed=6)
     det = AutoencoderDetector(max_steps=6, batch_size=128, random_state=0).fit(x_train)

@@ -128,7 +128,7 @@ def fit(
             "--max-steps",
             metavar="N",
             min=0,
-            help="Maximum gradient steps, 0 = no cap [1500].",
+            help="Maximum gradient steps, 0 = no cap [1000].",
         ),
     ] = None,
     batch_size: Annotated[
@@ -150,7 +150,8 @@ def fit(
             "--patience",
             metavar="N",
             min=1,
-            help="Early-stopping patience, epochs [20].",
+            help="Stop after N epochs without validation improvement [off: train the "
+            "whole step budget].",
         ),
     ] = None,
     validation_fraction: Annotated[
@@ -158,7 +159,8 @@ def fit(
         typer.Option(
             "--validation-fraction",
             metavar="FRACTION",
-            help="Share of training rows for early stopping [0.1].",
+            help="Share of training rows for the validation loss (best weights are "
+            "restored) [0.1].",
             callback=open_interval(0.0, 1.0, closed_low=True),
         ),
     ] = None,
