@@ -8,7 +8,7 @@ with each weight of the k-NN term. Mean AUROC over datasets (each the mean over
 seeds) is written to ``OUT/hybrid_sweep.md`` and the raw rows to
 ``OUT/hybrid_sweep.csv``.
 
-Run ``python -m benchmarks.sweep_hybrid [--out benchmarks/results]``
+Run ``python -m benchmarks.sweep_hybrid [--suite heldout] [--out benchmarks/results]``
 (about 10 minutes on 2 cores with ``--threads 1``).
 
 With ``--reference-sizes`` it instead keeps k and the weight at their defaults and
@@ -67,13 +67,15 @@ def _rescored(
     return rows
 
 
-def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFrame:
+def sweep(
+    data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS, suite: str = "quick"
+) -> pd.DataFrame:
     """One row per dataset, seed, k and weight with the test AUROC."""
     import anomvae.base
     from anomvae import VAEDetector
 
     rows = []
-    for dataset, seed, split in quick_splits(data_dir, seeds):
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
         for k in ks:
             # k is read when the fit builds the latent reference.
             with mock.patch.object(anomvae.base, "_LATENT_K", k):
@@ -85,7 +87,10 @@ def sweep(data_dir: Path, seeds: int = 3, ks: tuple[int, ...] = KS) -> pd.DataFr
 
 
 def sweep_reference(
-    data_dir: Path, seeds: int = 3, sizes: tuple[int, ...] = REFERENCE_SIZES
+    data_dir: Path,
+    seeds: int = 3,
+    sizes: tuple[int, ...] = REFERENCE_SIZES,
+    suite: str = "quick",
 ) -> pd.DataFrame:
     """One row per dataset, seed and reference size with the test AUROC of the
     default hybrid score when the k-NN term searches that many training codes
@@ -96,7 +101,7 @@ def sweep_reference(
     from anomvae import VAEDetector
 
     rows = []
-    for dataset, seed, split in quick_splits(data_dir, seeds):
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
         det = VAEDetector(random_state=seed).fit(split.X_train)
         x, c = det._tensors(split.X_train)
         fitted = det.latent_reference_
@@ -120,7 +125,10 @@ def sweep_reference(
 
 
 def sweep_support(
-    data_dir: Path, seeds: int = 3, weights: tuple[float, ...] = SUPPORT_WEIGHTS
+    data_dir: Path,
+    seeds: int = 3,
+    weights: tuple[float, ...] = SUPPORT_WEIGHTS,
+    suite: str = "quick",
 ) -> pd.DataFrame:
     """One row per dataset, seed and out-of-support weight with the test AUROC of
     the default hybrid score (one fit per dataset and seed), and how many features
@@ -128,7 +136,7 @@ def sweep_support(
     from anomvae import VAEDetector
 
     rows = []
-    for dataset, seed, split in quick_splits(data_dir, seeds):
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
         det = VAEDetector(random_state=seed).fit(split.X_train)
         cols = det.latent_reference_.support_columns
         row = {"dataset": dataset.name, "seed": seed,
@@ -138,7 +146,7 @@ def sweep_support(
     return pd.DataFrame(rows)
 
 
-def support_table(results: pd.DataFrame) -> str:
+def support_table(results: pd.DataFrame, suite: str = "quick") -> str:
     """Markdown: mean AUROC by the out-of-support weight, then the sets that have
     features constant in training, one column per weight."""
     affected = results[results.constant_features > 0]
@@ -156,6 +164,7 @@ def support_table(results: pd.DataFrame) -> str:
             results,
             "the default `VAEDetector`",
             "by what `hybrid` adds per out-of-support cell (0: no such term)",
+            suite,
         )
         + sweeps.one_way_table(results, "support_weight", "weight per cell")
         + "\nSets with features constant on the training rows (the others do not "
@@ -163,17 +172,18 @@ def support_table(results: pd.DataFrame) -> str:
     )
 
 
-def reference_table(results: pd.DataFrame) -> str:
+def reference_table(results: pd.DataFrame, suite: str = "quick") -> str:
     """Markdown: mean AUROC by the largest number of reference codes."""
     return sweeps.caption(
         results,
         "the default `VAEDetector` (k = 3, weight 2)",
         "by the number of training codes its latent k-NN term searches (sets with "
         "fewer training rows keep them all)",
+        suite,
     ) + sweeps.one_way_table(results, "reference_size", "reference codes (at most)")
 
 
-def table(results: pd.DataFrame) -> str:
+def table(results: pd.DataFrame, suite: str = "quick") -> str:
     """Markdown: mean AUROC over datasets, k down, weight across."""
     per_dataset = results.groupby(["k", "latent_weight", "dataset"]).auroc.mean()
     means = per_dataset.groupby(["k", "latent_weight"]).mean().unstack("latent_weight")
@@ -187,6 +197,7 @@ def table(results: pd.DataFrame) -> str:
             "the default `VAEDetector`",
             "by k of the latent k-NN term and its weight in `hybrid` "
             "(reconstruction weight 1)",
+            suite,
         )
         + "\n".join(lines)
         + "\n"
@@ -208,14 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = sweeps.parse_args(parser, argv)
     if args.support_weights:
-        results = sweep_support(args.data, args.seeds)
-        name, text = "support_sweep", support_table(results)
+        results = sweep_support(args.data, args.seeds, suite=args.suite)
+        name, text = "support_sweep", support_table(results, args.suite)
     elif args.reference_sizes:
-        results = sweep_reference(args.data, args.seeds)
-        name, text = "hybrid_reference_sweep", reference_table(results)
+        results = sweep_reference(args.data, args.seeds, suite=args.suite)
+        name, text = "hybrid_reference_sweep", reference_table(results, args.suite)
     else:
-        results = sweep(args.data, args.seeds)
-        name, text = "hybrid_sweep", table(results)
+        results = sweep(args.data, args.seeds, suite=args.suite)
+        name, text = "hybrid_sweep", table(results, args.suite)
     sweeps.write(args.out, name, "Hybrid score sweep", results, text)
 
 

@@ -9,8 +9,8 @@ Mean AUROC over datasets (each the mean over seeds) is written to
 ``OUT/noise_sweep[_dae].md`` and the raw rows to ``OUT/noise_sweep[_dae].csv``.
 
 Run ``python -m benchmarks.sweep_noise [--detector dae] [--levels 0.2,0.3]
-[--out benchmarks/results] [--threads 1]`` (about 20 minutes on one core for all
-six levels).
+[--suite heldout] [--out benchmarks/results] [--threads 1]`` (about 20 minutes on
+one core for all six levels).
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def sweep(
     seeds: int = 3,
     levels: tuple[float, ...] = NOISE_LEVELS,
     detector: str = "vae",
+    suite: str = "quick",
 ) -> pd.DataFrame:
     """One row per dataset, seed and masking level with the test AUROC."""
     import anomvae
 
     cls = getattr(anomvae, DETECTORS[detector])
     rows = []
-    for dataset, seed, split in quick_splits(data_dir, seeds):
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
         for level in levels:
             det = cls(random_state=seed, noise_level=level)
             det.fit(split.X_train)
@@ -55,13 +56,14 @@ def sweep(
     return pd.DataFrame(rows)
 
 
-def table(results: pd.DataFrame, detector: str = "vae") -> str:
+def table(results: pd.DataFrame, detector: str = "vae", suite: str = "quick") -> str:
     """Markdown: mean AUROC by masking level."""
     return sweeps.caption(
         results,
         f"`{DETECTORS[detector]}(noise_level=...)` (every other parameter at its "
         "default)",
         "by the probability of masking an input cell during training",
+        suite,
     ) + sweeps.one_way_table(results, "noise_level", "masking probability")
 
 
@@ -76,10 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated masking probabilities",
     )
     args = sweeps.parse_args(parser, argv)
-    results = sweep(args.data, args.seeds, args.levels, args.detector)
+    results = sweep(args.data, args.seeds, args.levels, args.detector, args.suite)
     name = "noise_sweep" + ("" if args.detector == "vae" else f"_{args.detector}")
     sweeps.write(
-        args.out, name, "Masking-level sweep", results, table(results, args.detector)
+        args.out,
+        name,
+        "Masking-level sweep",
+        results,
+        table(results, args.detector, args.suite),
     )
 
 

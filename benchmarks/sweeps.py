@@ -1,10 +1,12 @@
 """What the sweeps behind anomvae's defaults (``benchmarks.sweep_hybrid``,
-``benchmarks.sweep_noise``) share: their command-line options, the caption and
-one-way table of their results, and where the results are written.
+``benchmarks.sweep_noise``, ``benchmarks.sweep_training``) share: their
+command-line options, the caption and one-way table of their results, and where
+the results are written.
 
-Every sweep measures on :func:`benchmarks.data.quick_splits` and returns one row
-per dataset, seed and setting with an ``auroc`` column; its tables average the
-seeds of each dataset first, then the datasets.
+Every sweep measures on :func:`benchmarks.data.quick_splits` (the quick suite, or
+the held-out one with ``--suite heldout``) and returns one row per dataset, seed and
+setting with an ``auroc`` column; its tables average the seeds of each dataset
+first, then the datasets.
 """
 
 from __future__ import annotations
@@ -14,22 +16,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.data import DEFAULT_DATA_DIR
+from benchmarks.data import DEFAULT_DATA_DIR, SUITES
 
 __all__ = ["caption", "one_way_table", "parse_args", "write"]
 
 
 def parse_args(
-    parser: argparse.ArgumentParser, argv: list[str] | None
+    parser: argparse.ArgumentParser, argv: list[str] | None, *, suite: bool = True
 ) -> argparse.Namespace:
     """Add the options every sweep takes (``--data``, ``--seeds``, ``--out``,
-    ``--threads``) to ``parser`` (which holds the sweep's own), parse ``argv`` and
-    apply ``--threads``."""
+    ``--threads``, and ``--suite`` unless ``suite`` is False) to ``parser`` (which
+    holds the sweep's own), parse ``argv`` and apply ``--threads``. ``--out``
+    defaults to ``benchmarks/results``, or its ``heldout`` folder for that suite."""
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    if suite:
+        parser.add_argument("--suite", choices=sorted(SUITES), default="quick")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = Path("benchmarks/results")
+        if getattr(args, "suite", "quick") == "heldout":
+            args.out /= "heldout"
     if args.threads:
         import torch
 
@@ -37,12 +46,13 @@ def parse_args(
     return args
 
 
-def caption(results: pd.DataFrame, what: str, by: str) -> str:
-    """ "Mean AUROC of WHAT over N low-contamination quick datasets (S seeds each)
-    BY.", then a blank line."""
+def caption(results: pd.DataFrame, what: str, by: str, suite: str = "quick") -> str:
+    """ "Mean AUROC of WHAT over N low-contamination quick (or held-out) datasets
+    (S seeds each) BY.", then a blank line."""
+    name = "held-out" if suite == "heldout" else suite
     return (
         f"Mean AUROC of {what} over {results.dataset.nunique()} low-contamination "
-        f"quick datasets ({results.seed.nunique()} seeds each) {by}.\n\n"
+        f"{name} datasets ({results.seed.nunique()} seeds each) {by}.\n\n"
     )
 
 

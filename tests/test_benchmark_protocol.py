@@ -615,3 +615,46 @@ def test_noise_sweep_table_lists_every_level() -> None:
     assert "over 2 low-contamination quick datasets (2 seeds each)" in text
     # seeds first (a: 0.7 at 0.2, 0.9 at 0.3), then datasets; highest level first
     assert "| 0.3 | 0.8500 |\n| 0.2 | 0.8000 |" in text
+
+
+def test_training_sweep_table_by_suite_and_the_sets_whose_length_changed() -> None:
+    from benchmarks.sweep_training import table
+
+    rows = [
+        # quick set q stops early at patience 20 (40 steps) and not when off;
+        # held-out set h reaches the step budget either way.
+        ("quick", "q", 0, 90, "20", 40, 0.6), ("quick", "q", 1, 90, "20", 60, 0.8),
+        ("quick", "q", 0, 90, "off", 500, 0.9), ("quick", "q", 1, 90, "off", 500, 0.9),
+        ("heldout", "h", 0, 5000, "20", 1000, 0.7),
+        ("heldout", "h", 0, 5000, "off", 1000, 0.7),
+    ]  # fmt: skip
+    columns = ["suite", "dataset", "seed", "n_train", "patience", "n_steps", "auroc"]
+    text = table(pd.DataFrame(rows, columns=columns))
+    assert "| patience | quick (1 sets) | heldout (1 sets) | all (2 sets) |" in text
+    # seeds first (q: 0.7 at 20), then datasets (all: (0.7 + 0.7) / 2)
+    assert "| 20 | 0.7000 | 0.7000 | 0.7000 |" in text
+    assert "| off | 0.9000 | 0.7000 | 0.8000 |" in text
+    assert "| quick | q | 90 | 50 | 500 | 0.7000 | 0.9000 |" in text
+    assert "| heldout | h |" not in text  # same length both ways: not listed
+
+
+def test_sweeps_take_the_heldout_suite_and_write_beside_its_results() -> None:
+    import argparse
+
+    from benchmarks import sweeps
+    from benchmarks.data import HELDOUT_SUITE, SUITES
+    from benchmarks.sweep_noise import table
+
+    args = sweeps.parse_args(argparse.ArgumentParser(), ["--suite", "heldout"])
+    assert SUITES[args.suite] == HELDOUT_SUITE
+    assert args.out == Path("benchmarks/results/heldout")
+    quick = sweeps.parse_args(argparse.ArgumentParser(), [])
+    assert (quick.suite, quick.out) == ("quick", Path("benchmarks/results"))
+    assert not hasattr(
+        sweeps.parse_args(argparse.ArgumentParser(), [], suite=False), "suite"
+    )
+    rows = [("a", 0, 0.2, 0.8), ("a", 0, 0.3, 0.9)]
+    results = pd.DataFrame(rows, columns=["dataset", "seed", "noise_level", "auroc"])
+    assert "over 1 low-contamination held-out datasets" in table(
+        results, suite="heldout"
+    )
