@@ -54,7 +54,7 @@ _KNN_GROUPS = 64
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
 #: benchmark suite, never per dataset: weights 1 / 1.5 / 2 / 3 gave mean AUROC
-#: 0.858 / 0.861 / 0.863 / 0.864 with k = 3 (``benchmarks/results/hybrid_sweep.md``).
+#: 0.857 / 0.860 / 0.861 / 0.863 with k = 3 (``benchmarks/results/hybrid_sweep.md``).
 HYBRID_LATENT_WEIGHT = 2.0
 
 #: What the ``"hybrid"`` score adds for each *out-of-support cell*: a value in a
@@ -62,8 +62,8 @@ HYBRID_LATENT_WEIGHT = 2.0
 #: learn anything from such a feature (it is scaled to a constant), so without this
 #: term a row is not penalised for showing a value never seen in training. The unit
 #: is the other terms' (training interquartile ranges). Chosen on the whole quick
-#: benchmark suite: 1 / 3 / 10 / 10^6 gave mean AUROC 0.862 / 0.863 / 0.862 / 0.862
-#: against 0.857 without the term (``benchmarks/results/support_sweep.md``).
+#: benchmark suite: 1 / 3 / 10 / 10^6 gave mean AUROC 0.860 / 0.861 / 0.861 / 0.860
+#: against 0.856 without the term (``benchmarks/results/support_sweep.md``).
 HYBRID_SUPPORT_WEIGHT = 3.0
 
 #: Scores of every detector (``score_type``).
