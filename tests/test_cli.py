@@ -125,6 +125,27 @@ def test_help_everywhere_with_examples_and_exit_codes(
         assert "Exit codes:" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("option", "param"),
+    [("--epochs", "max_epochs"), ("--max-steps", "max_steps"),
+     ("--batch-size", "batch_size"), ("--learning-rate", "learning_rate"),
+     ("--patience", "patience"), ("--validation-fraction", "validation_fraction")],
+)  # fmt: skip
+def test_fit_help_states_the_estimators_defaults(option: str, param: str) -> None:
+    import typer.main
+
+    from anomvae import VAEDetector
+
+    fit = typer.main.get_command(app).commands["fit"]
+    (opt,) = [p for p in fit.params if option in p.opts]
+    stated = re.findall(r"\[([^\]]+)\]", opt.help)[-1]
+    default = VAEDetector().get_params()[param]
+    if default is None:
+        assert stated.startswith("off")
+    else:
+        assert float(stated) == default
+
+
 def test_no_arguments_prints_help() -> None:
     result = run()
     assert "Commands:" in result.stdout + result.stderr
