@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --doctest-modules anomvae tests
 	$(PY) -m pytest -q --nbmake notebooks
 
 bench-quick: $(STAMP)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         auroc_scorer,
         average_precision_scorer,
     )
-    from anomvae.persistence import load
+    from anomvae.persistence import load, save
 
 _LAZY = {
     "AutoencoderDetector": "anomvae.detectors",
@@ -37,6 +37,7 @@ _LAZY = {
     "auroc_scorer": "anomvae.model_selection",
     "average_precision_scorer": "anomvae.model_selection",
     "load": "anomvae.persistence",
+    "save": "anomvae.persistence",
 }
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "auroc_scorer",
     "average_precision_scorer",
     "load",
+    "save",
 ]
 
 

@@ -15,7 +15,10 @@ column                    meaning
 ``p_value``               conformal p-value against the calibration scores; only
                           for a calibrated model whose method has held-out
                           calibration rows (not ``"contamination"``)
-``is_anomaly``            ``score > threshold``
+``is_anomaly``            the model's flag rule (:func:`anomvae.decisions.flag_rule`):
+                          ``score > threshold``, or for a calibrator with
+                          ``fdr`` the Benjamini-Hochberg selection of the rows
+                          given (streaming engines apply it to the whole input)
 ``top<i>_feature``        with ``explain=k``, for ``i = 1..k``: the feature with
 ``top<i>_share``          the i-th largest share of the row's reconstruction
                           error, and that share (the shares of a row sum to 1)
@@ -45,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from anomvae.decisions import FlagRule, flag_rule
 from anomvae.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -58,9 +62,9 @@ __all__ = [
     "ModelInfo",
     "model_info",
     "model_input",
-    "model_threshold",
     "output_schema",
     "score_batch",
+    "set_flags",
 ]
 
 SCORE = "score"
@@ -81,9 +85,10 @@ class ModelInfo:
         Whether the model is a :class:`~anomvae.ThresholdCalibrator`.
     method : str or None
         The calibration method, ``None`` for a bare detector.
-    threshold : float
-        Anomaly-score threshold: a row is flagged when ``score > threshold``. The
-        calibrator's ``threshold_``, or ``-offset_`` for a bare detector.
+    rule : FlagRule
+        How rows are flagged (:func:`anomvae.decisions.flag_rule`): above the
+        calibrator's ``threshold_`` or a bare detector's ``-offset_``, or by
+        Benjamini-Hochberg for a calibrator with ``fdr``.
     input_columns : tuple of str
         Every column the model reads, in training order (``feature_names_in_``);
         empty when the model was fitted on an array without column names.
@@ -103,13 +108,18 @@ class ModelInfo:
     estimator: str
     calibrated: bool
     method: str | None
-    threshold: float
+    rule: FlagRule
     input_columns: tuple[str, ...]
     feature_columns: tuple[str, ...]
     condition_columns: tuple[str, ...]
     n_features: int
     p_values: bool
     unseen: bool = False
+
+    @property
+    def threshold(self) -> float:
+        """The anomaly-score threshold of the model's flag rule."""
+        return self.rule.threshold
 
 
 def _is_calibrator(model: Any) -> bool:
@@ -118,17 +128,6 @@ def _is_calibrator(model: Any) -> bool:
 
 def _detector(model: Any) -> Any:
     return model.detector_ if _is_calibrator(model) else model
-
-
-def model_threshold(model: Any) -> float:
-    """The model's anomaly-score threshold (flag when ``score > threshold``).
-
-    ``threshold_`` of a calibrator, ``-offset_`` of a bare detector (whose
-    ``offset_`` is on scikit-learn's ``score_samples`` scale).
-    """
-    if _is_calibrator(model):
-        return float(model.threshold_)
-    return -float(model.offset_)
 
 
 def model_info(model: Any) -> ModelInfo:
@@ -147,7 +146,7 @@ def model_info(model: Any) -> ModelInfo:
         estimator=type(detector).__name__,
         calibrated=calibrated,
         method=method,
-        threshold=model_threshold(model),
+        rule=flag_rule(model),
         input_columns=names,
         feature_columns=tuple(c for c in names if c not in conditions),
         condition_columns=tuple(conditions),
@@ -258,7 +257,7 @@ def score_batch(
     conditions : DataFrame or pyarrow.Table, optional
         Condition columns of a conditional VAE, when ``features`` is an array.
     threshold : float, optional
-        Overrides the model's threshold for ``is_anomaly``.
+        Overrides the model's flag rule: ``is_anomaly`` is ``score > threshold``.
     explain : int, default=0
         Number of top contributing features to add per row (capped at the number
         of features).
@@ -306,13 +305,13 @@ def score_batch(
         raise
     except (ValueError, TypeError) as exc:
         raise DataError(f"cannot score these rows: {exc}") from None
-    cut = info.threshold if threshold is None else float(threshold)
+    rule = flag_rule(model, threshold)
     columns: dict[str, Any] = {SCORE: scores}
     if info.p_values:
         from anomvae.thresholds import conformal_p_values
 
         columns[P_VALUE] = conformal_p_values(model.calibration_scores_, scores)
-    columns[IS_ANOMALY] = scores > cut
+    columns[IS_ANOMALY] = rule.flags(scores, columns.get(P_VALUE))
     if shares is not None:
         columns.update(_top_features(shares, info, explain))
     if unseen is not None:
@@ -346,3 +345,10 @@ def _top_features(shares: np.ndarray, info: ModelInfo, explain: int) -> dict[str
         out[f"top{i + 1}_feature"] = pc.take(names, pa.array(order[:, i]))
         out[f"top{i + 1}_share"] = top[:, i]
     return out
+
+
+def set_flags(table: pa.Table, flags: np.ndarray) -> pa.Table:
+    """``table`` with its ``is_anomaly`` column replaced by ``flags`` (the flags of
+    a batch rule, known once the whole input is scored)."""
+    i = table.schema.get_field_index(IS_ANOMALY)
+    return table.set_column(i, table.schema.field(i), pa.array(flags, pa.bool_()))

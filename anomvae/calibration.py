@@ -2,8 +2,9 @@
 guarantees around any detector with ``score_samples``.
 
 The rules themselves are plain functions on 1-D scores in
-:mod:`anomvae.thresholds`; the calibrator obtains anomaly scores as
-``s = -score_samples(X)`` in exactly one place (:func:`_anomaly_scores`).
+:mod:`anomvae.thresholds`; scores, the threshold and the flags go through
+:mod:`anomvae.decisions` like everywhere else. Model files (the calibration saved
+with its detector) are :mod:`anomvae.persistence`'s business.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from anomvae.exceptions import ModelFileError
+from anomvae import decisions
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +37,6 @@ from anomvae.thresholds import (
     MIN_EXCEEDANCES,
     _require_anomalies,
     anomaly_labels,
-    benjamini_hochberg,
     best_f1_threshold,
     conformal_p_values,
     conformal_threshold,
@@ -50,11 +50,6 @@ __all__ = ["ThresholdCalibrator"]
 
 
 # ------------------------------------------------------------ meta-estimator
-def _anomaly_scores(detector: Any, X: Any) -> np.ndarray:
-    """``-score_samples``: the one place the sign flips (higher = more anomalous)."""
-    return -np.asarray(detector.score_samples(X), dtype=np.float64)
-
-
 def _split_rows(
     n: int, calibration_size: float, rng: np.random.RandomState, strata: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -403,7 +398,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
 
     def _calibrate(self, X: Any, anomalies: np.ndarray | None, source: str) -> None:
         """Set threshold_, calibration_scores_ and the report from calibration rows."""
-        s = _anomaly_scores(self.detector_, X)
+        s = decisions.anomaly_scores(self.detector_, X)
         normal = s if anomalies is None else s[~anomalies]
         extra: dict[str, Any] = {}
         if self.method == "contamination":
@@ -447,12 +442,12 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
     @property
     def offset_(self) -> float:
         """``-threshold_``: ``decision_function = score_samples - offset_``."""
-        return -self.threshold_
+        return decisions.offset_from_threshold(self.threshold_)
 
     def _anomaly_score(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         self._check_features(X)
-        return _anomaly_scores(self.detector_, X)
+        return decisions.anomaly_scores(self.detector_, X)
 
     def _check_features(self, X: Any) -> None:
         """Column checks are the detector's job; ours only where it keeps none."""
@@ -470,7 +465,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return -self._anomaly_score(X)
+        return decisions.normality(self._anomaly_score(X))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``threshold_ - s`` with ``s = -score_samples(X)``: negative = anomaly.
@@ -485,8 +480,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        s = self._anomaly_score(X)
-        return self.threshold_ - s
+        return decisions.decision_values(self._anomaly_score(X), self.threshold_)
 
     def p_values(self, X: Any) -> np.ndarray:
         """Conformal p-values of the rows of ``X`` (:func:`conformal_p_values`).
@@ -504,14 +498,18 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Values in ``{1/(n+1), ..., 1}``, ``n = calibration_scores_.size``.
         """
+        return self._p_values_of(self._anomaly_score(X))
+
+    def _p_values_of(self, scores: np.ndarray) -> np.ndarray:
+        """Conformal p-values of anomaly scores already computed."""
         if self.method == "contamination":
             raise ValueError(
                 "p-values need held-out calibration rows, but method='contamination' "
                 "calibrates on the detector's own training rows (biased p-values); "
                 "use method='fpr' or 'conformal'"
             )
-        s = self._anomaly_score(X)
-        return conformal_p_values(self.calibration_scores_, s)
+        check_is_fitted(self)
+        return conformal_p_values(self.calibration_scores_, scores)
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for normal rows, -1 for anomalies (``decision_function < 0``).
@@ -527,11 +525,10 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         -------
         ndarray of int, shape (n_samples,)
         """
-        if self.method == "conformal" and self.fdr is not None:
-            flagged = benjamini_hochberg(self.p_values(X), self.fdr)
-        else:
-            flagged = self.decision_function(X) < 0
-        return np.where(flagged, -1, 1)
+        scores = self._anomaly_score(X)  # checks that the calibrator is fitted
+        rule = decisions.flag_rule(self)
+        p_values = None if rule.per_row else self._p_values_of(scores)
+        return decisions.outlier_labels(rule.flags(scores, p_values))
 
     # ----------------------------------------------------------- reporting
     def report(self) -> str:
@@ -596,88 +593,6 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         tags.non_deterministic = inner.non_deterministic
         tags.target_tags.required = self.method in _SUPERVISED
         return tags
-
-    # --------------------------------------------------------- persistence
-    def to_onnx(self, path: Any, **kwargs: Any) -> Any:
-        """Export the detector's scoring graph with this threshold to ONNX
-        (:func:`anomvae.onnx.export_onnx`)."""
-        from anomvae.onnx import export_onnx
-
-        return export_onnx(self, path, **kwargs)
-
-    def save(self, path: Any, *, metadata: Any = None) -> None:
-        """Write the detector and its calibration to ``path``, no pickle.
-
-        Read it back with :func:`anomvae.persistence.load`: the loaded calibrator
-        wraps the detector in a :class:`~sklearn.frozen.FrozenEstimator`, so
-        ``fit`` on it (or on its clone) recalibrates without retraining. Only
-        anomvae detectors can be saved this way.
-
-        Parameters
-        ----------
-        path : str or path-like
-        metadata : mapping, optional
-            JSON-serialisable values kept in the file, read back by
-            :func:`anomvae.persistence.load_with_metadata`.
-        """
-        from anomvae.persistence import save
-
-        save(self, path, metadata=metadata)
-
-    def _to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        check_is_fitted(self)
-        to_state = getattr(self.detector_, "_to_state", None)
-        if to_state is None:
-            raise TypeError(
-                f"only anomvae detectors can be saved; {type(self.detector_).__name__} "
-                f"has no safe file format. Persist this calibrator with joblib "
-                f"instead (which runs arbitrary code on load: trusted files only)"
-            )
-        config, arrays = to_state()
-        params = self.get_params(deep=False)
-        del params["detector"]
-        if not isinstance(params["random_state"], Integral):
-            params["random_state"] = None  # a RandomState instance is not JSON
-        names = getattr(self, "feature_names_in_", None)
-        config = {**config}
-        config["calibrator"] = {
-            "params": params,
-            "threshold": self.threshold_,
-            "n_calibration": self.n_calibration_,
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(c) for c in names],
-            "report": self.calibration_report_,
-        }
-        arrays = {**arrays, "calibrator/calibration_scores": self.calibration_scores_}
-        return config, arrays
-
-    @classmethod
-    def _from_state(
-        cls, config: dict[str, Any], arrays: dict[str, np.ndarray]
-    ) -> ThresholdCalibrator:
-        from anomvae.persistence import detector_from_state
-
-        config, arrays = dict(config), dict(arrays)
-        try:
-            state = config.pop("calibrator")
-            scores = arrays.pop("calibrator/calibration_scores")
-            detector = detector_from_state(config, arrays)
-            calibrator = cls(FrozenEstimator(detector), **state["params"])
-            calibrator.detector_ = detector
-            calibrator.threshold_ = float(state["threshold"])
-            calibrator.n_calibration_ = int(state["n_calibration"])
-            calibrator.n_features_in_ = int(state["n_features_in"])
-            calibrator.calibration_report_ = dict(state["report"])
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(
-                f"unreadable calibrator state in model file: {exc!r}"
-            ) from exc
-        calibrator.calibration_scores_ = np.sort(np.asarray(scores, dtype=np.float64))
-        if state.get("feature_names_in") is not None:
-            calibrator.feature_names_in_ = np.asarray(
-                state["feature_names_in"], dtype=object
-            )
-        return calibrator
 
 
 def _conformal_fpr_facts(n: int, target_fpr: float) -> dict[str, float]:

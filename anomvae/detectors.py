@@ -17,21 +17,12 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
-from anomvae.base import (
-    _COMMON_PARAMETERS,
-    _NOISE_LEVEL,
-    _VARIATIONAL_PARAMETERS,
-    BaseAutoencoderDetector,
-    _document,
-    _estimator,
-)
+from anomvae.base import BaseAutoencoderDetector, estimator
 from anomvae.exceptions import DataError
 from anomvae.models import AutoencoderNet
+from anomvae.params import COMMON_PARAMETERS, VARIATIONAL_PARAMETERS, document
 from anomvae.preprocessing import ConditionEncoder
-from anomvae.scoring import (
-    SCORES,
-    elbo_objective,
-)
+from anomvae.scoring import SCORES, elbo_objective
 from anomvae.training import Objective, check_noise
 
 __all__ = [
@@ -42,9 +33,11 @@ __all__ = [
     "VAEDetector",
 ]
 
+_NOISE_LEVEL = {"noise_level": [Interval(Real, 0, None, closed="left")]}
 
-@_document(_COMMON_PARAMETERS)
-@_estimator
+
+@document(COMMON_PARAMETERS)
+@estimator
 class AutoencoderDetector(BaseAutoencoderDetector):
     """Deep autoencoder anomaly detector (reconstruction error).
 
@@ -72,8 +65,8 @@ class AutoencoderDetector(BaseAutoencoderDetector):
     """
 
 
-@_document(
-    _COMMON_PARAMETERS,
+@document(
+    COMMON_PARAMETERS,
     """\
 noise : {"masking", "gaussian"}, default="masking"
     Corruption of the (scaled) input during training: masking features to 0 (the
@@ -81,7 +74,7 @@ noise : {"masking", "gaussian"}, default="masking"
 noise_level : float, default=0.2
     Noise standard deviation, or the probability of masking a feature.""",
 )
-@_estimator
+@estimator
 class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
     """Denoising autoencoder: trained to reconstruct clean rows from corrupted ones.
 
@@ -105,9 +98,12 @@ class DenoisingAutoencoderDetector(BaseAutoencoderDetector):
         **_NOISE_LEVEL,
     }
 
+    def _noise(self) -> tuple[str | None, float]:
+        return self.noise, self.noise_level
 
-@_document(_COMMON_PARAMETERS, _VARIATIONAL_PARAMETERS)
-@_estimator
+
+@document(COMMON_PARAMETERS, VARIATIONAL_PARAMETERS)
+@estimator
 class VAEDetector(BaseAutoencoderDetector):
     """Variational autoencoder (β-VAE) anomaly detector.
 
@@ -150,9 +146,11 @@ class VAEDetector(BaseAutoencoderDetector):
     }
     _variational: ClassVar[bool] = True
 
-    @property
-    def _score_kind(self) -> str:
-        return self.score_type
+    def _noise(self) -> tuple[str | None, float]:
+        return self.noise, self.noise_level
+
+    def _likelihood_name(self) -> str:
+        return self.likelihood
 
     def _n_score_samples(self) -> int:
         return (
@@ -178,9 +176,9 @@ class VAEDetector(BaseAutoencoderDetector):
         return objective
 
 
-@_document(
-    _COMMON_PARAMETERS,
-    _VARIATIONAL_PARAMETERS,
+@document(
+    COMMON_PARAMETERS,
+    VARIATIONAL_PARAMETERS,
     """\
 condition_columns : sequence of str or int, or None, default=None
     Context columns of X (names for a DataFrame, positions otherwise) that both
@@ -188,7 +186,7 @@ condition_columns : sequence of str or int, or None, default=None
     standardised. The remaining columns are the features that are scored. None:
     no conditions (the detector is then a plain VAE).""",
 )
-@_estimator
+@estimator
 class ConditionalVAEDetector(VAEDetector):
     """Conditional VAE: scores how anomalous a row is *given its context*.
 

@@ -1,24 +1,58 @@
 """Where tensors live and in which precision: the device and training precision a
-detector's ``device`` / ``precision`` parameters resolve to, autocast held off for
-scoring, and the host-to-device path of scoring batches (pinned memory on CUDA)."""
+detector's ``device`` / ``precision`` parameters resolve to, autocast on or held
+off, the scoring batch size for a device, the host-to-device path of scoring
+batches (pinned memory on CUDA), and the batched evaluation every scoring method
+of the detectors goes through (:func:`run_batched`)."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
-
-from anomvae.training import autocast
+from torch import Tensor
 
 __all__ = [
+    "SCORING_BATCH",
+    "autocast",
     "full_precision",
     "native_bf16",
     "resolve_device",
     "resolve_precision",
     "rows_tensor",
+    "run_batched",
+    "scoring_rows",
     "to_device",
 ]
+
+#: Rows per scoring batch off CUDA.
+SCORING_BATCH = 8192
+#: On CUDA, scoring batches grow up to this many rows (one kernel launch sequence
+#: per batch), as long as the largest intermediate, rows x Monte Carlo samples x
+#: layer width, stays within :data:`CUDA_SCORING_ELEMENTS` (64 MB in float32);
+#: never below :data:`SCORING_BATCH`.
+CUDA_SCORING_BATCH = 65536
+CUDA_SCORING_ELEMENTS = 65536 * 256
+#: Device types whose autocast state :func:`autocast` sets (torch has autocast for
+#: both in every supported version).
+_AUTOCAST_DEVICES = ("cpu", "cuda")
+
+
+def autocast(
+    device_type: str, bfloat16: bool
+) -> contextlib.AbstractContextManager[object]:
+    """bfloat16 autocast on ``device_type`` when ``bfloat16``; otherwise autocast
+    switched *off* (also inside a caller's own autocast region), so float32 work
+    stays float32. The weight-cast cache is off: weights change every step, and an
+    enclosing autocast region would otherwise keep their stale bfloat16 copies.
+    Device types other than CPU and CUDA get no context when ``bfloat16`` is False.
+    """
+    if not bfloat16 and device_type not in _AUTOCAST_DEVICES:
+        return contextlib.nullcontext()
+    return torch.autocast(
+        device_type, dtype=torch.bfloat16, enabled=bfloat16, cache_enabled=False
+    )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -77,3 +111,39 @@ def to_device(rows: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
         return rows
     staged = torch.empty(rows.shape, dtype=param.dtype, pin_memory=True)
     return staged.copy_(rows).to(param.device, non_blocking=True)
+
+
+def scoring_rows(device: torch.device, width: int, n_samples: int = 0) -> int:
+    """Rows per scoring batch: :data:`SCORING_BATCH` off CUDA; on CUDA as many as
+    the :data:`CUDA_SCORING_ELEMENTS` budget allows for a network whose widest
+    layer has ``width`` units and a score drawing ``n_samples`` Monte Carlo
+    samples per row, between :data:`SCORING_BATCH` and :data:`CUDA_SCORING_BATCH`.
+    """
+    if device.type != "cuda":
+        return SCORING_BATCH
+    rows = CUDA_SCORING_ELEMENTS // (width * max(1, n_samples))
+    return int(np.clip(rows, SCORING_BATCH, CUDA_SCORING_BATCH))
+
+
+def run_batched(
+    fn: Callable[[Tensor, Tensor | None], Tensor],
+    x: Tensor,
+    c: Tensor | None,
+    param: Tensor,
+    rows: int,
+) -> np.ndarray:
+    """``fn(x, c)`` over batches of ``rows`` rows, as one float64 array.
+
+    ``x`` and ``c`` come from :func:`rows_tensor`; ``param`` is one of the
+    network's parameters (its device and dtype). Runs under ``no_grad`` and never
+    autocast: scores keep the network's precision. On CUDA, batches reach the GPU
+    through :func:`to_device` and the results are copied back only once every
+    batch is queued: no host sync between batches.
+    """
+    out = []
+    with torch.no_grad(), full_precision(param.device):
+        for s in range(0, x.shape[0], rows):
+            xb = to_device(x[s : s + rows], param)
+            cb = None if c is None else to_device(c[s : s + rows], param)
+            out.append(fn(xb, cb))
+    return np.concatenate([o.double().cpu().numpy() for o in out], axis=0)

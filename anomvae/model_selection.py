@@ -14,13 +14,10 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import KFold
 
+from anomvae.decisions import anomaly_scores
 from anomvae.thresholds import anomaly_labels
 
 __all__ = ["NoveltySplit", "anomaly_labels", "auroc_scorer", "average_precision_scorer"]
-
-
-def _anomaly_scores(estimator: Any, X: Any) -> np.ndarray:
-    return -np.asarray(estimator.score_samples(X))
 
 
 def auroc_scorer(estimator: Any, X: Any, y: Any) -> float:
@@ -29,13 +26,13 @@ def auroc_scorer(estimator: Any, X: Any, y: Any) -> float:
     A scikit-learn scorer (``scoring=auroc_scorer`` in ``GridSearchCV`` or
     ``cross_val_score``) for any detector with ``score_samples``.
     """
-    return float(roc_auc_score(anomaly_labels(y), _anomaly_scores(estimator, X)))
+    return float(roc_auc_score(anomaly_labels(y), anomaly_scores(estimator, X)))
 
 
 def average_precision_scorer(estimator: Any, X: Any, y: Any) -> float:
     """Average precision of the anomaly scores (anomalies as the positive class)."""
     return float(
-        average_precision_score(anomaly_labels(y), _anomaly_scores(estimator, X))
+        average_precision_score(anomaly_labels(y), anomaly_scores(estimator, X))
     )
 
 

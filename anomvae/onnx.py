@@ -36,20 +36,19 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from anomvae import decisions
 from anomvae._version import __version__
+from anomvae.calibration import ThresholdCalibrator
+from anomvae.detectors import BaseAutoencoderDetector
 from anomvae.models import AutoencoderNet
 from anomvae.scoring import SCORES, LatentReference, anomaly_scores
-
-if TYPE_CHECKING:
-    from anomvae.calibration import ThresholdCalibrator
-    from anomvae.detectors import BaseAutoencoderDetector
 
 __all__ = [
     "DTYPES",
@@ -217,16 +216,13 @@ class ScoringModule(nn.Module):
         )
         if self.threshold is None:
             return score
-        return score, score.to(torch.float64) > self.threshold
+        return score, decisions.is_anomaly(score.to(torch.float64), self.threshold)
 
 
 def _unwrap(
     model: BaseAutoencoderDetector | ThresholdCalibrator,
 ) -> tuple[BaseAutoencoderDetector, float, str]:
     """The anomvae detector inside ``model``, its threshold and where that came from."""
-    from anomvae.calibration import ThresholdCalibrator
-    from anomvae.detectors import BaseAutoencoderDetector
-
     if isinstance(model, ThresholdCalibrator):
         check_is_fitted(model)
         det = model.detector_
@@ -238,11 +234,10 @@ def _unwrap(
             f"one), got {type(det).__name__}"
         )
     check_is_fitted(det, "network_")
+    threshold = decisions.flag_rule(model).threshold
     if isinstance(model, ThresholdCalibrator):
-        threshold = float(model.threshold_)
         source = f"ThresholdCalibrator(method={model.method!r}).threshold_"
     else:
-        threshold = -float(det.offset_)
         source = "the detector's contamination threshold, -offset_"
     return det, threshold, source
 
@@ -309,17 +304,17 @@ def scoring_module(
     ``forward(x)`` returns ``score`` or ``(score, is_anomaly)``.
     """
     det, threshold, _ = _unwrap(model)
-    if det._score_kind not in SCORES:
+    if det.score_type not in SCORES:
         raise NotImplementedError(
-            f"ONNX export does not support the score {det._score_kind!r} yet "
+            f"ONNX export does not support the score {det.score_type!r} yet "
             f"(supported: {', '.join(SCORES)})"
         )
-    eps = det._eps()
+    eps = det._draws()
     return ScoringModule(
         det.network_,
         det.scaler_.center,
         det.scaler_.scale,
-        det._score_kind,
+        det.score_type,
         eps,
         threshold if include_threshold else None,
         reference=det.latent_reference_,
@@ -435,13 +430,17 @@ def export_onnx(
 
     Examples
     --------
-    >>> import numpy as np, onnxruntime as ort                  # doctest: +SKIP
-    >>> from anomvae import AutoencoderDetector                 # doctest: +SKIP
-    >>> X = np.random.default_rng(0).normal(size=(500, 4))      # doctest: +SKIP
-    >>> det = AutoencoderDetector(max_steps=200).fit(X)         # doctest: +SKIP
-    >>> export_onnx(det, "ae.onnx")                             # doctest: +SKIP
-    >>> sess = ort.InferenceSession("ae.onnx")                  # doctest: +SKIP
-    >>> score, flag = sess.run(None, {"X": X.astype("float32")})  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> import numpy as np, onnxruntime as ort
+    >>> from anomvae import AutoencoderDetector
+    >>> X = np.random.default_rng(0).normal(size=(500, 4))
+    >>> det = AutoencoderDetector(max_steps=50, random_state=0).fit(X)
+    >>> path = export_onnx(det, os.path.join(tempfile.mkdtemp(), "ae.onnx"))
+    >>> score, flag = ort.InferenceSession(str(path)).run(None, {"X": X})
+    >>> bool(np.allclose(score, det.anomaly_score(X)))
+    True
+    >>> bool(np.array_equal(flag, det.predict(X) == -1))
+    True
     """
     import onnx
 
@@ -493,7 +492,7 @@ def export_onnx(
         "producer": f"anomvae {__version__}",
         "estimator": type(det).__name__,
         "wrapper": type(model).__name__,
-        "score_type": det._score_kind,
+        "score_type": det.score_type,
         "n_features_in": str(int(det.n_features_in_)),
         "feature_names": json.dumps(None if names is None else [str(n) for n in names]),
         "dtype": dtype,
@@ -504,7 +503,7 @@ def export_onnx(
         props["threshold_source"] = source
     onnx.helper.set_model_props(proto, props)
     proto.doc_string = (
-        f"anomvae {type(det).__name__} scoring graph ({det._score_kind} score)"
+        f"anomvae {type(det).__name__} scoring graph ({det.score_type} score)"
     )
     onnx.checker.check_model(proto)
     with atomic_output(path) as tmp:

@@ -12,16 +12,29 @@ Layout of a ``.anomvae`` file (a valid safetensors file)::
     metadata  format = "anomvae", format_version = "1",
               config = JSON (estimator class, parameters, fitted state, versions,
                        the caller's metadata),
-              sha256 = digest of config and every tensor (detects tampering)
+              sha256 = digest of config and every tensor,
+              hmac_sha256 = keyed signature of that digest (only when saved
+                            with a key)
 
-Only the estimator classes listed in :data:`_DETECTORS` can be rebuilt; the
-config's class name is looked up there, never imported.
+The sha256 detects corruption (a truncated copy, a flipped bit), not tampering:
+whoever can edit the file can recompute it. A file saved with a secret key
+(``key=`` or the ``ANOMVAE_MODEL_KEY`` environment variable) also carries an
+HMAC-SHA256 of the digest; loading with the key refuses a file whose signature is
+missing or wrong.
+
+This module is the one place that knows what a model file holds: the table of
+classes that can be rebuilt (:data:`CLASSES`; the config's class name is looked
+up there, never imported), the fitted attributes of a detector, and a
+calibrator's state. It sits *above* the estimators, which therefore have no
+``save`` method: ``anomvae.save(model, path)``, like ``joblib.dump`` or
+``skops.io.dump`` for scikit-learn estimators.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -31,15 +44,23 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from anomvae import detectors
 from anomvae._version import __version__
+from anomvae.calibration import ThresholdCalibrator
 from anomvae.exceptions import ModelFileError
 from anomvae.models import NetworkSpec, build_network
 from anomvae.preprocessing import ConditionEncoder, Scaler
 from anomvae.scoring import LatentReference
 
 __all__ = [
+    "CLASSES",
     "FORMAT_VERSION",
+    "KEY_ENV",
+    "calibrator_from_state",
+    "calibrator_state",
     "detector_from_state",
     "detector_state",
     "load",
@@ -47,6 +68,21 @@ __all__ = [
     "read_config",
     "save",
 ]
+
+#: Environment variable holding the key that signs (``save``) and verifies
+#: (``load``) model files when no ``key`` argument is given.
+KEY_ENV = "ANOMVAE_MODEL_KEY"
+
+#: The detector classes a model file can hold, by the name stored in it.
+CLASSES: dict[str, type[detectors.BaseAutoencoderDetector]] = {
+    cls.__name__: cls
+    for cls in (
+        detectors.AutoencoderDetector,
+        detectors.DenoisingAutoencoderDetector,
+        detectors.VAEDetector,
+        detectors.ConditionalVAEDetector,
+    )
+}
 
 FORMAT_VERSION = 1
 _TUPLE_PARAMS = ("hidden_layer_sizes", "image_shape", "condition_columns")
@@ -63,16 +99,6 @@ _FITTED_SCALARS = (
 #: Fitted values newer than format version 1's first files, with the value an
 #: older file implies (models trained before ``precision`` existed were float32).
 _FITTED_OPTIONAL = {"training_precision_": "float32"}
-
-
-def _detector_classes() -> dict[str, type]:
-    from anomvae import detectors
-
-    return {
-        name: getattr(detectors, name)
-        for name in detectors.__all__
-        if name != "BaseAutoencoderDetector"
-    }
 
 
 def _json_safe_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +118,12 @@ def _json_safe_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Config (JSON-ready) and arrays of a fitted anomvae detector."""
-    from sklearn.utils.validation import check_is_fitted
-
+    if type(det).__name__ not in CLASSES:
+        raise TypeError(
+            f"only anomvae detectors can be saved; {type(det).__name__} has no safe "
+            f"file format. Persist it with joblib instead (which runs arbitrary "
+            f"code on load: trusted files only)"
+        )
     check_is_fitted(det, "network_")
     fitted: dict[str, Any] = {k: getattr(det, k) for k in _FITTED_SCALARS}
     fitted.update({k: getattr(det, k, v) for k, v in _FITTED_OPTIONAL.items()})
@@ -133,17 +163,16 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     """Rebuild a fitted detector from :func:`detector_state`'s output."""
-    classes = _detector_classes()
     name = config.get("estimator")
-    if name not in classes:
+    if name not in CLASSES:
         raise ModelFileError(
-            f"unknown estimator {name!r} in model file (known: {', '.join(classes)})"
+            f"unknown estimator {name!r} in model file (known: {', '.join(CLASSES)})"
         )
     params = dict(config["params"])
     for key in _TUPLE_PARAMS:
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
-    det = classes[name](**params)
+    det = CLASSES[name](**params)
     fitted = config["fitted"]
     for key in _FITTED_SCALARS:
         setattr(det, key, fitted[key])
@@ -184,6 +213,81 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
     return det
 
 
+def calibrator_state(
+    cal: ThresholdCalibrator,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Config and arrays of a fitted calibrator: its detector's state plus the
+    threshold, the calibration scores and the calibration report."""
+    check_is_fitted(cal)
+    config, arrays = detector_state(cal.detector_)
+    params = cal.get_params(deep=False)
+    del params["detector"]
+    if not isinstance(params["random_state"], int):
+        params["random_state"] = None  # a RandomState instance is not JSON
+    names = getattr(cal, "feature_names_in_", None)
+    config["calibrator"] = {
+        "params": params,
+        "threshold": cal.threshold_,
+        "n_calibration": cal.n_calibration_,
+        "n_features_in": int(cal.n_features_in_),
+        "feature_names_in": None if names is None else [str(c) for c in names],
+        "report": cal.calibration_report_,
+    }
+    arrays["calibrator/calibration_scores"] = cal.calibration_scores_
+    return config, arrays
+
+
+def calibrator_from_state(
+    config: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> ThresholdCalibrator:
+    """Rebuild a calibrator from :func:`calibrator_state`'s output. Its detector
+    comes wrapped in a :class:`~sklearn.frozen.FrozenEstimator`, so ``fit`` on it
+    (or on its clone) recalibrates without retraining."""
+    config, arrays = dict(config), dict(arrays)
+    try:
+        state = config.pop("calibrator")
+        scores = arrays.pop("calibrator/calibration_scores")
+        detector = detector_from_state(config, arrays)
+        calibrator = ThresholdCalibrator(FrozenEstimator(detector), **state["params"])
+        calibrator.detector_ = detector
+        calibrator.threshold_ = float(state["threshold"])
+        calibrator.n_calibration_ = int(state["n_calibration"])
+        calibrator.n_features_in_ = int(state["n_features_in"])
+        calibrator.calibration_report_ = dict(state["report"])
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(
+            f"unreadable calibrator state in model file: {exc!r}"
+        ) from exc
+    calibrator.calibration_scores_ = np.sort(np.asarray(scores, dtype=np.float64))
+    if state.get("feature_names_in") is not None:
+        calibrator.feature_names_in_ = np.asarray(
+            state["feature_names_in"], dtype=object
+        )
+    return calibrator
+
+
+def _state(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if isinstance(model, ThresholdCalibrator):
+        return calibrator_state(model)
+    return detector_state(model)
+
+
+def _key(key: str | bytes | None) -> bytes | None:
+    """The signing key: ``key``, else :data:`KEY_ENV`, else none."""
+    if key is None:
+        key = os.environ.get(KEY_ENV) or None
+    if key is None:
+        return None
+    key = key.encode() if isinstance(key, str) else bytes(key)
+    if not key:
+        raise ValueError("an empty key cannot sign model files")
+    return key
+
+
+def _signature(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
 def _digest(config_json: str, arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256(config_json.encode())
     for key in sorted(arrays):
@@ -208,24 +312,53 @@ def _versions() -> dict[str, str]:
 
 
 def save(
-    obj: Any,
+    model: Any,
     path: str | os.PathLike[str],
     *,
     metadata: Mapping[str, Any] | None = None,
+    key: str | bytes | None = None,
 ) -> None:
-    """Write a fitted detector or calibrator to ``path`` atomically (a temporary
-    file beside it, renamed at the end: an interrupted save never leaves a
-    truncated model).
+    """Write a fitted detector or calibrator to ``path`` (JSON config +
+    safetensors, no pickle).
 
-    ``metadata`` is stored as JSON in the configuration, covered by its checksum,
-    and read back by :func:`load_with_metadata`: what the application around the
-    model needs to remember (``anomvae fit`` stores its ``id_columns``).
+    The file is written atomically: to a temporary file beside ``path``, renamed
+    at the end, so an interrupted save never leaves a truncated model.
+
+    Parameters
+    ----------
+    model : anomvae detector or ThresholdCalibrator around one
+        Fitted.
+    path : str or path-like
+    metadata : mapping, optional
+        JSON-serialisable values kept in the file and covered by its checksum,
+        read back by :func:`load_with_metadata`: what the application around the
+        model needs to remember (``anomvae fit`` stores its ``id_columns``).
+    key : str or bytes, optional
+        Secret that signs the file (HMAC-SHA256); default: the
+        ``ANOMVAE_MODEL_KEY`` environment variable, if set. Unsigned otherwise.
+
+    Raises
+    ------
+    TypeError
+        For a model anomvae cannot save (not an anomvae detector).
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile, anomvae
+    >>> det = anomvae.AutoencoderDetector(max_steps=5, random_state=0)
+    >>> det = det.fit(np.random.default_rng(0).normal(size=(50, 3)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.anomvae")
+    >>> anomvae.save(det, path)
+    >>> np.array_equal(anomvae.load(path).anomaly_score([[0.0, 1.0, 2.0]]),
+    ...                det.anomaly_score([[0.0, 1.0, 2.0]]))
+    True
     """
     from safetensors.numpy import save as st_save
 
     from anomvae.io import atomic_output
 
-    config, arrays = obj._to_state()
+    secret = _key(key)
+    config, arrays = _state(model)
     config = {
         "format": "anomvae",
         "format_version": FORMAT_VERSION,
@@ -236,18 +369,23 @@ def save(
     }
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     config_json = json.dumps(config, sort_keys=True, allow_nan=True)
+    digest = _digest(config_json, arrays)
     metadata = {
         "format": "anomvae",
         "format_version": str(FORMAT_VERSION),
         "config": config_json,
-        "sha256": _digest(config_json, arrays),
+        "sha256": digest,
     }
+    if secret is not None:
+        metadata["hmac_sha256"] = _signature(secret, digest)
     payload = st_save(arrays, metadata=metadata)
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(payload)
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _read(
+    path: str | os.PathLike[str], key: str | bytes | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from safetensors import safe_open
 
     p = Path(path)
@@ -270,20 +408,42 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
             f"{p}: model file format {version} is newer than this anomvae reads "
             f"({FORMAT_VERSION}); upgrade anomvae"
         )
-    if _digest(metadata["config"], arrays) != metadata.get("sha256"):
+    digest = _digest(metadata["config"], arrays)
+    if digest != metadata.get("sha256"):
         raise ModelFileError(
             f"{p}: checksum mismatch: the file was modified after it was saved"
         )
+    secret = _key(key)
+    if secret is not None:
+        signature = metadata.get("hmac_sha256")
+        if signature is None:
+            raise ModelFileError(
+                f"{p}: the file is not signed, but a key was given ({KEY_ENV} or "
+                "key=): refusing an unsigned model"
+            )
+        if not hmac.compare_digest(signature, _signature(secret, digest)):
+            raise ModelFileError(
+                f"{p}: signature mismatch: the file was modified after it was "
+                "signed, or signed with another key"
+            )
     try:
         config = json.loads(metadata["config"])
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{p}: invalid configuration: {exc}") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{p}: invalid configuration: not a JSON object")
+    config["signed"] = "hmac_sha256" in metadata
     return config, arrays
 
 
-def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The verified JSON configuration of a model file, without building the model."""
-    return _read(path)[0]
+def read_config(
+    path: str | os.PathLike[str], *, key: str | bytes | None = None
+) -> dict[str, Any]:
+    """The verified JSON configuration of a model file, without building the model
+    (``key``: as :func:`load`). Adds ``"signed"``: whether the file carries a
+    signature."""
+    config, _ = _read(path, key)
+    return config
 
 
 def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -295,20 +455,40 @@ def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise TypeError(f"model metadata must be plain JSON: {exc}") from None
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Load a model saved by ``save``: a detector, or a
-    :class:`~anomvae.ThresholdCalibrator` when the file carries a calibration.
+def load(path: str | os.PathLike[str], *, key: str | bytes | None = None) -> Any:
+    """Load a model saved by :func:`save`.
 
-    Raises :class:`~anomvae.exceptions.ModelFileError` for a missing, corrupt,
-    truncated, tampered-with or too-new file. Never unpickles anything.
+    Never unpickles anything: the config's class name is looked up in
+    :data:`CLASSES`, and the tensors are plain arrays.
+
+    Parameters
+    ----------
+    path : str or path-like
+    key : str or bytes, optional
+        Secret the file must be signed with (default: the ``ANOMVAE_MODEL_KEY``
+        environment variable, if set). Without a key, the checksum is still
+        verified, and a signed file loads without its signature being checked.
+
+    Returns
+    -------
+    detector or ThresholdCalibrator
+        A calibrator when the file carries a calibration.
+
+    Raises
+    ------
+    ModelFileError
+        For a missing, corrupt, truncated, modified or too-new file, and with a
+        key for an unsigned or wrongly signed one.
     """
-    return load_with_metadata(path)[0]
+    return load_with_metadata(path, key=key)[0]
 
 
-def load_with_metadata(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+def load_with_metadata(
+    path: str | os.PathLike[str], *, key: str | bytes | None = None
+) -> tuple[Any, dict[str, Any]]:
     """:func:`load`, and the ``metadata`` the file was saved with (``{}`` when
     none, as in files written before metadata existed), read in one pass."""
-    config, arrays = _read(path)
+    config, arrays = _read(path, key)
     metadata = config.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: inconsistent model file: metadata is not a map")
@@ -320,9 +500,7 @@ def _build(
 ) -> Any:
     try:
         if "calibrator" in config:
-            from anomvae.calibration import ThresholdCalibrator
-
-            return ThresholdCalibrator._from_state(config, arrays)
+            return calibrator_from_state(config, arrays)
         return detector_from_state(config, arrays)
     except ModelFileError:
         raise

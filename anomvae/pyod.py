@@ -28,14 +28,12 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from anomvae import decisions
+from anomvae.detectors import AutoencoderDetector
+
 __all__ = ["PyODAdapter", "as_pyod"]
 
 _FITTED = ["decision_scores_", "threshold_", "labels_"]
-
-
-def _anomaly_scores(detector: Any, X: Any) -> np.ndarray:
-    """``-score_samples``: the one place the sign flips (higher = more abnormal)."""
-    return -np.asarray(detector.score_samples(X), dtype=np.float64)
 
 
 class PyODAdapter(BaseDetector):
@@ -119,15 +117,13 @@ class PyODAdapter(BaseDetector):
         """
         self._set_n_classes(y)
         if self.detector is None:
-            from anomvae.detectors import AutoencoderDetector
-
             detector: Any = AutoencoderDetector()
         else:
             detector = clone(self.detector)
         # PyOD's contract: y is ignored (given positionally, as FrozenEstimator's
         # fit requires it).
         self.detector_ = detector.fit(X, None)
-        self.decision_scores_ = _anomaly_scores(self.detector_, X)
+        self.decision_scores_ = decisions.anomaly_scores(self.detector_, X)
         n_features = getattr(self.detector_, "n_features_in_", None)
         if n_features is not None:
             self.n_features_in_ = int(n_features)
@@ -146,7 +142,7 @@ class PyODAdapter(BaseDetector):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, _FITTED)
-        return _anomaly_scores(self.detector_, X)
+        return decisions.anomaly_scores(self.detector_, X)
 
 
 def as_pyod(

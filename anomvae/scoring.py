@@ -1,4 +1,5 @@
-"""Per-row anomaly scores (higher = more anomalous) and the training objectives.
+"""Per-row anomaly scores (higher = more anomalous), the latent reference the
+latent and hybrid scores compare against, and the training objectives.
 
 Scores are deterministic. Monte Carlo scores use *common random numbers*: one fixed
 set of K standard-normal draws ``eps`` (shape ``(K, latent_dim)``) is shared by every
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,6 +26,7 @@ from anomvae.losses import (
     squared_error,
 )
 from anomvae.models import AutoencoderNet
+from anomvae.neighbors import latent_knn_distance
 
 __all__ = [
     "AUTOENCODER_SCORES",
@@ -34,6 +37,8 @@ __all__ = [
     "anomaly_scores",
     "decoded_mean",
     "elbo_objective",
+    "fit_latent_reference",
+    "fixed_draws",
     "latent_knn_distance",
     "log_likelihood",
     "out_of_support",
@@ -41,15 +46,6 @@ __all__ = [
     "reconstruction_objective",
     "robust_standardize",
 ]
-
-#: Distances computed at once by :func:`latent_knn_distance` (128 rows against
-#: 4,096 reference codes).
-_KNN_BLOCK_ELEMENTS = 524_288
-#: Extra candidates measured exactly after the float32 ranking of the k-NN search.
-_KNN_MARGIN = 1
-#: Groups the reference codes are split into for the k-NN search: the row's
-#: nearest candidates are looked for only in the groups with the nearest minima.
-_KNN_GROUPS = 64
 
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
@@ -65,6 +61,14 @@ HYBRID_LATENT_WEIGHT = 2.0
 #: benchmark suite: 1 / 3 / 10 / 10^6 gave mean AUROC 0.860 / 0.861 / 0.861 / 0.860
 #: against 0.856 without the term (``benchmarks/results/support_sweep.md``).
 HYBRID_SUPPORT_WEIGHT = 3.0
+
+#: k of the latent k-NN distance, and how many training codes the reference keeps
+#: to compare against (a random subset beyond that: scoring cost stays bounded).
+LATENT_K = 3
+MAX_REFERENCE_CODES = 4096
+#: Below this many training rows outside the reference set, the training score
+#: scales are measured on the reference rows themselves (each skipping its own code).
+_MIN_HELD_OUT_ROWS = 100
 
 #: Scores of every detector (``score_type``).
 AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn")
@@ -187,96 +191,71 @@ def anomaly_scores(
     raise ValueError(f"unknown score {kind!r}; use one of {SCORES}")
 
 
-def latent_knn_distance(
-    codes: Tensor, reference: Tensor, k: int, *, exclude_self: bool = False
-) -> Tensor:
-    r"""Distance from each code to its k-th nearest reference code.
+def fixed_draws(seed: int, n: int, latent_dim: int, like: Tensor) -> Tensor:
+    """The ``(n, latent_dim)`` standard-normal draws every row shares for the Monte
+    Carlo scores (common random numbers), from ``seed``, in ``like``'s dtype and
+    device."""
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn(n, latent_dim, generator=gen)
+    return eps.to(device=like.device, dtype=like.dtype)
 
-    .. math:: d_k(z) = \lVert z - r_{(k)}(z) \rVert_2
 
-    where :math:`r_{(k)}(z)` is the k-th closest of the reference codes (latent
-    means of training rows). A density measure in the latent space: codes far from
-    every training code are anomalous even when the decoder reconstructs them well.
-    With ``exclude_self`` the nearest reference (the row itself, at distance 0) is
-    skipped; used for training rows that belong to the reference set.
+def _median_iqr(values: np.ndarray) -> tuple[float, float]:
+    """Median and interquartile range (the standard deviation when the IQR is 0;
+    1 when both are)."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    for scale in (float(q3 - q1), float(np.std(values))):
+        if scale > 1e-12:
+            return float(median), scale
+    return float(median), 1.0
 
-    The search ranks the reference codes in float32 and keeps
-    :data:`_KNN_MARGIN` more candidates than needed; their distances are then
-    computed exactly, in the codes' dtype, from their differences. The result is
-    the exact k-th distance unless more than :data:`_KNN_MARGIN` codes tie with
-    it to within float32 rounding, and then it is off by no more than that.
+
+def fit_latent_reference(
+    net: AutoencoderNet,
+    x: Tensor,
+    c: Tensor | None,
+    rng: np.random.RandomState,
+    *,
+    support: tuple[np.ndarray, np.ndarray],
+    batch_rows: int,
+) -> LatentReference:
+    """The :class:`LatentReference` of a trained network: up to
+    :data:`MAX_REFERENCE_CODES` training codes for the latent scores, the
+    training rows' score scales for the hybrid score, and the ``support``
+    (constant features' indices and scaled values) for its out-of-support term.
+
+    Scales come from training rows that are *not* reference codes when there are
+    enough of them; otherwise every row is a reference and its own code is
+    skipped when finding its neighbours. ``x`` is encoded ``batch_rows`` rows at
+    a time.
     """
-    k_eff = min(k + int(exclude_self), reference.shape[0])
-    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
-        # One block in the reference's dtype: the graph keeps a dynamic batch size.
-        exact = _KnnSearch(reference, k_eff, dtype=reference.dtype, groups=1)
-        return _knn_block(codes, reference, exact, k_eff)
-    search = _KnnSearch(reference, min(k_eff + _KNN_MARGIN, reference.shape[0]))
-    # Blocks of ~1 MB of distances stay in cache: several times faster than one
-    # large matrix, and memory no longer grows with the batch.
-    rows = max(1, _KNN_BLOCK_ELEMENTS // max(reference.shape[0], 1))
-    if not len(codes):
-        return codes[:, 0]
-    return torch.cat(
-        [_knn_block(b, reference, search, k_eff) for b in codes.split(rows)]
+    x = x.to(next(net.parameters()).dtype)
+    c = None if c is None else c.to(x.dtype)
+    n = x.shape[0]
+    picks = np.sort(rng.permutation(n)[:MAX_REFERENCE_CODES])
+    parts = []
+    for s in range(0, n, batch_rows):
+        cb = None if c is None else c[s : s + batch_rows]
+        parts.append(net.encode(x[s : s + batch_rows], cb)[0])
+    codes = torch.cat(parts)
+    reference = codes[torch.as_tensor(picks)]
+    rest = np.setdiff1d(np.arange(n), picks)
+    held_out = len(rest) >= _MIN_HELD_OUT_ROWS
+    rows = torch.as_tensor(rest if held_out else np.arange(n))
+    knn = latent_knn_distance(
+        codes[rows], reference, LATENT_K, exclude_self=not held_out
     )
-
-
-class _KnnSearch:
-    """The reference codes laid out for ranking: centred (so that float32 keeps
-    the distances' digits however far the codes sit from the origin), in the
-    search dtype, transposed and padded to ``groups`` equal groups (padding at
-    infinite distance)."""
-
-    def __init__(
-        self,
-        reference: Tensor,
-        candidates: int,
-        *,
-        dtype: torch.dtype = torch.float32,
-        groups: int = _KNN_GROUPS,
-    ) -> None:
-        n, d = reference.shape
-        self.center = reference.mean(0)
-        ref = (reference - self.center).to(dtype)
-        self.candidates = candidates
-        # Grouping pays when the candidates' groups are a small part of the codes.
-        self.groups = (
-            groups if groups > 1 and candidates * -(-n // groups) * 2 <= n else 1
-        )
-        self.size = -(-n // self.groups)
-        pad = self.groups * self.size - n
-        self.sq = torch.cat([ref.square().sum(-1), ref.new_full((pad,), float("inf"))])
-        self.ref_t = torch.cat([ref, ref.new_zeros(pad, d)]).T.contiguous()
-
-    def rank(self, block: Tensor) -> Tensor:
-        """Indices of each row's ``candidates`` nearest reference codes (by the
-        search dtype's distances), shape ``(rows, candidates)``."""
-        # |z - r|^2 = |z|^2 + (|r|^2 - 2 z.r), and |z|^2 is the same for every r,
-        # so the bracket alone (one fused matrix product) ranks them.
-        partial = torch.addmm(
-            self.sq, (block - self.center).to(self.sq.dtype), self.ref_t, alpha=-2.0
-        )
-        if self.groups == 1:
-            return torch.topk(partial, self.candidates, dim=1, largest=False).indices
-        # The c nearest codes lie in the c groups with the smallest minima: a code
-        # outside them is no nearer than each of those c minima.
-        grouped = partial.view(len(block), self.groups, self.size)
-        group = torch.topk(grouped.amin(-1), self.candidates, dim=1, largest=False)
-        members = grouped.gather(
-            1, group.indices.unsqueeze(-1).expand(-1, -1, self.size)
-        ).flatten(1)
-        pick = torch.topk(members, self.candidates, dim=1, largest=False).indices
-        return group.indices.gather(1, pick // self.size) * self.size + pick % self.size
-
-
-def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> Tensor:
-    """k-th nearest distance for one block of codes: rank, then measure exactly
-    (the expanded form of the ranking cancels badly for near neighbours)."""
-    index = search.rank(block)
-    found = (block.unsqueeze(1) - reference[index]).square().sum(-1)
-    kth = torch.topk(found, k, dim=1, largest=False).values[:, -1]
-    return kth.clamp(min=0.0).sqrt()
+    recon = reconstruction_errors(net, x[rows], None if c is None else c[rows]).mean(-1)
+    return LatentReference(
+        reference,
+        LATENT_K,
+        *_median_iqr(recon.cpu().numpy()),
+        *_median_iqr(knn.cpu().numpy()),
+        latent_weight=HYBRID_LATENT_WEIGHT,
+        support_columns=torch.as_tensor(support[0], dtype=torch.int64),
+        support_values=torch.as_tensor(support[1], dtype=torch.float64),
+        support_weight=HYBRID_SUPPORT_WEIGHT,
+    )
 
 
 def out_of_support(x: Tensor, reference: LatentReference) -> Tensor | None:

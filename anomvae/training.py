@@ -1,6 +1,11 @@
 """The one training loop: minibatch Adam, validation split, early stopping with
 best-weight restore, KL warm-up, gradient clipping, a step budget, progress display.
 
+Cut into small named pieces, as skorch cuts its net: :func:`train_step` (one
+minibatch), :func:`train_epoch` (a pass over the shuffled rows), :func:`validation_loss`,
+:class:`BestWeights` (best-weight restore and patience) and :func:`warmup_factor`;
+:func:`train` strings them together.
+
 Detectors hand it an *objective*: a closure ``objective(x, c, warmup=w,
 training=t) -> scalar loss``. ``warmup`` is the KL warm-up factor in [0, 1] (the
 closure multiplies β by it); ``training=False`` asks for the validation loss (no
@@ -26,26 +31,31 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from anomvae.devices import autocast
 from anomvae.exceptions import TrainingError
+from anomvae.runtime import Progress
 
 __all__ = [
     "PRECISIONS",
+    "BestWeights",
     "Objective",
     "TrainConfig",
     "TrainResult",
-    "autocast",
     "check_noise",
     "corrupt",
     "train",
+    "train_epoch",
+    "train_step",
+    "validation_loss",
+    "warmup_factor",
 ]
 
 #: Below this many rows no validation split is taken (nothing to early-stop on).
 MIN_ROWS_FOR_VALIDATION = 20
 #: Training precisions :func:`train` accepts (a detector's ``precision`` resolved).
 PRECISIONS = ("float32", "bfloat16")
-#: Device types whose autocast state :func:`autocast` sets (torch has autocast for
-#: both in every supported version).
-_AUTOCAST_DEVICES = ("cpu", "cuda")
+#: Rows per validation-loss block.
+_VALIDATION_BATCH = 1024
 
 
 class Objective(Protocol):
@@ -104,22 +114,6 @@ def corrupt(x: Tensor, noise: str | None, level: float) -> Tensor:
     return x * (torch.rand_like(x) >= level)
 
 
-def autocast(
-    device_type: str, bfloat16: bool
-) -> contextlib.AbstractContextManager[object]:
-    """bfloat16 autocast on ``device_type`` when ``bfloat16``; otherwise autocast
-    switched *off* (also inside a caller's own autocast region), so float32 work
-    stays float32. The weight-cast cache is off: weights change every step, and an
-    enclosing autocast region would otherwise keep their stale bfloat16 copies.
-    Device types other than CPU and CUDA get no context when ``bfloat16`` is False.
-    """
-    if not bfloat16 and device_type not in _AUTOCAST_DEVICES:
-        return contextlib.nullcontext()
-    return torch.autocast(
-        device_type, dtype=torch.bfloat16, enabled=bfloat16, cache_enabled=False
-    )
-
-
 def _adam(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """Adam with its fused kernel (one kernel per step instead of a Python loop over
     parameter tensors: several times faster for these small networks), falling back
@@ -137,19 +131,6 @@ def _split(
     perm = torch.randperm(n, generator=generator)
     n_val = round(fraction * n) if n >= MIN_ROWS_FOR_VALIDATION else 0
     return perm[n_val:], perm[:n_val]
-
-
-def _mean_loss(
-    objective: Objective, x: Tensor, c: Tensor | None, batch_size: int
-) -> float:
-    # Accumulated on the device in float64: one host sync per validation pass.
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size]
-        cb = None if c is None else c[start : start + batch_size]
-        loss = objective(xb, cb, warmup=1.0, training=False)
-        total += loss.detach().double() * xb.shape[0]
-    return float(total) / max(x.shape[0], 1)
 
 
 def train(
@@ -204,6 +185,9 @@ def _train(
     generator: torch.Generator,
     on_epoch: Callable[[int, float, float], None] | None,
 ) -> TrainResult:
+    """The loop: epochs of :func:`train_epoch`, each followed by
+    :func:`validation_loss` and the :class:`BestWeights` / patience bookkeeping,
+    until the step or epoch budget ends or patience runs out."""
     train_idx, val_idx = _split(x.shape[0], config.validation_fraction, generator)
     x_val = x[val_idx]
     c_val = None if c is None else c[val_idx]
@@ -212,109 +196,164 @@ def _train(
     params = list(net.parameters())  # listed once: not on every step
     optimizer = _adam(params, config)
     result = TrainResult(n_train=n_train, n_validation=val_idx.numel())
-    best_loss, best_state, bad_epochs = math.inf, None, 0
+    best = BestWeights(config.patience)
     max_steps = config.max_steps if config.max_steps is not None else math.inf
-    progress = _Progress(config.verbose, config.max_epochs)
-    try:
+    total_steps = min(config.max_epochs * -(-n_train // batch_size), max_steps)
+    progress = Progress(
+        total_steps,
+        description="training",
+        enabled=config.verbose >= 2 or (bool(config.verbose) and Progress.terminal()),
+        transient=False,
+    )
+    with progress:
         for epoch in range(config.max_epochs):
-            warm = (
-                min(1.0, (epoch + 1) / config.warmup_epochs)
-                if config.warmup_epochs
-                else 1.0
-            )
-            net.train(True)
+            warm = warmup_factor(epoch, config.warmup_epochs)
             # One host-to-device copy of the epoch's order, not one per step.
             order = train_idx[torch.randperm(n_train, generator=generator)].to(x.device)
-            running = torch.zeros((), device=x.device)
-            seen = 0
-            for start in range(0, n_train, batch_size):
-                idx = order[start : start + batch_size]
-                loss = objective(
-                    x[idx], None if c is None else c[idx], warmup=warm, training=True
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
-                optimizer.step()
-                running += loss.detach() * idx.numel()
-                seen += idx.numel()
-                result.n_steps += 1
-                if result.n_steps >= max_steps:
-                    break
-            # Rows actually seen: the step budget can end an epoch early.
-            train_loss = float(running) / max(seen, 1)
+            budget = max_steps - result.n_steps
+            train_loss, steps = train_epoch(
+                net, objective, optimizer, params, x, c, order, batch_size,
+                warmup=warm, clip_grad_norm=config.clip_grad_norm, max_steps=budget,
+            )  # fmt: skip
+            result.n_steps += steps
             if not math.isfinite(train_loss):
                 raise TrainingError(
-                    f"training diverged: the loss became {train_loss} in epoch {epoch + 1}. "
-                    "Lower learning_rate, keep scaling on, or check the input for extreme "
-                    "values."
+                    f"training diverged: the loss became {train_loss} in epoch "
+                    f"{epoch + 1}. Lower learning_rate, keep scaling on, or check the "
+                    "input for extreme values."
                 )
-            net.train(False)
-            with torch.no_grad():
-                val_loss = (
-                    _mean_loss(objective, x_val, c_val, 1024)
-                    if len(x_val)
-                    else math.nan
-                )
+            val_loss = validation_loss(net, objective, x_val, c_val)
             result.history["train_loss"].append(train_loss)
             result.history["val_loss"].append(val_loss)
             result.history["beta_factor"].append(warm)
             result.n_epochs = epoch + 1
-            progress.update(epoch, train_loss, val_loss)
+            progress.update(
+                result.n_steps,
+                description=f"epoch {epoch + 1} train {train_loss:.4g} "
+                f"val {val_loss:.4g}",
+            )
             if on_epoch is not None:
                 on_epoch(epoch, train_loss, val_loss)
             if result.n_steps >= max_steps:
                 break
-            if not len(x_val) or warm < 1.0:
-                continue
-            if best_state is None or val_loss < best_loss - 1e-4 * abs(best_loss):
-                best_loss, bad_epochs, result.best_epoch = val_loss, 0, epoch + 1
-                # Tensor copies only (deepcopy of the state dict costs ~8% of
-                # a small fit's time).
-                best_state = {
-                    k: v.detach().clone() for k, v in net.state_dict().items()
-                }
-            else:
-                bad_epochs += 1
-                if config.patience is not None and bad_epochs >= config.patience:
-                    break
-    finally:
-        progress.close()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    else:
-        result.best_epoch = result.n_epochs
+            # Nothing to compare without validation rows, or before β is complete.
+            if len(x_val) and warm >= 1.0 and best.update(epoch, val_loss, net):
+                break
+    result.best_epoch = best.restore(net, result.n_epochs)
     net.train(False)
     return result
 
 
-class _Progress:
-    """A rich progress bar on stderr when ``verbose`` (and stderr is a terminal
-    or verbose >= 2); silent otherwise."""
+def warmup_factor(epoch: int, warmup_epochs: int) -> float:
+    """The KL warm-up factor of (0-based) ``epoch``: rises linearly from
+    ``1 / warmup_epochs`` to 1 over ``warmup_epochs`` epochs; 1 without warm-up."""
+    return min(1.0, (epoch + 1) / warmup_epochs) if warmup_epochs else 1.0
 
-    def __init__(self, verbose: int, total: int):
-        self._bar = None
-        if not verbose:
-            return
-        from rich.console import Console
-        from rich.progress import Progress
 
-        console = Console(stderr=True)
-        if not console.is_terminal and verbose < 2:
-            return
-        self._bar = Progress(console=console, transient=False)
-        self._task = self._bar.add_task("training", total=total)
-        self._bar.start()
+def train_step(
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    xb: Tensor,
+    cb: Tensor | None,
+    *,
+    warmup: float,
+    clip_grad_norm: float | None,
+) -> Tensor:
+    """One gradient step on a minibatch; returns its (detached) loss."""
+    loss = objective(xb, cb, warmup=warmup, training=True)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm is not None:
+        nn.utils.clip_grad_norm_(params, clip_grad_norm)
+    optimizer.step()
+    return loss.detach()
 
-    def update(self, epoch: int, train_loss: float, val_loss: float) -> None:
-        if self._bar is not None:
-            self._bar.update(
-                self._task,
-                completed=epoch + 1,
-                description=f"epoch {epoch + 1} train {train_loss:.4g} val {val_loss:.4g}",
-            )
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def train_epoch(
+    net: nn.Module,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    x: Tensor,
+    c: Tensor | None,
+    order: Tensor,
+    batch_size: int,
+    *,
+    warmup: float,
+    clip_grad_norm: float | None,
+    max_steps: float,
+) -> tuple[float, int]:
+    """Minibatch steps over the rows ``order`` (at most ``max_steps`` of them).
+    Returns the mean loss over the rows actually seen (the step budget can end an
+    epoch early) and the number of steps taken."""
+    net.train(True)
+    running = torch.zeros((), device=x.device)
+    seen = steps = 0
+    for start in range(0, order.numel(), batch_size):
+        idx = order[start : start + batch_size]
+        loss = train_step(
+            objective, optimizer, params, x[idx], None if c is None else c[idx],
+            warmup=warmup, clip_grad_norm=clip_grad_norm,
+        )  # fmt: skip
+        running += loss * idx.numel()
+        seen += idx.numel()
+        steps += 1
+        if steps >= max_steps:
+            break
+    return float(running) / max(seen, 1), steps
+
+
+def validation_loss(
+    net: nn.Module, objective: Objective, x: Tensor, c: Tensor | None
+) -> float:
+    """Mean validation loss (no input corruption, full β) in evaluation mode, in
+    blocks of 1,024 rows; NaN without validation rows. Accumulated on the device in
+    float64: one host sync per pass."""
+    if not len(x):
+        return math.nan
+    net.train(False)
+    with torch.no_grad():
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        for start in range(0, x.shape[0], _VALIDATION_BATCH):
+            xb = x[start : start + _VALIDATION_BATCH]
+            cb = None if c is None else c[start : start + _VALIDATION_BATCH]
+            loss = objective(xb, cb, warmup=1.0, training=False)
+            total += loss.detach().double() * xb.shape[0]
+    return float(total) / x.shape[0]
+
+
+class BestWeights:
+    """Early stopping with best-weight restore.
+
+    :meth:`update` records an epoch's validation loss and keeps a copy of the
+    weights when it improves on the best by more than a relative 1e-4; it returns
+    True when ``patience`` epochs in a row did not improve. :meth:`restore` puts
+    the best weights back at the end.
+    """
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.loss = math.inf
+        self.epoch = 0
+        self.state: dict[str, Tensor] | None = None
+        self.bad_epochs = 0
+
+    def update(self, epoch: int, val_loss: float, net: nn.Module) -> bool:
+        """Record ``val_loss`` of (0-based) ``epoch``; True means stop now."""
+        if self.state is None or val_loss < self.loss - 1e-4 * abs(self.loss):
+            self.loss, self.bad_epochs, self.epoch = val_loss, 0, epoch + 1
+            # Tensor copies only (deepcopy of the state dict costs ~8% of a small
+            # fit's time).
+            self.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            return False
+        self.bad_epochs += 1
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def restore(self, net: nn.Module, n_epochs: int) -> int:
+        """Load the best weights into ``net``; returns the (1-based) best epoch,
+        or ``n_epochs`` when no validation loss was ever compared."""
+        if self.state is None:
+            return n_epochs
+        net.load_state_dict(self.state)
+        return self.epoch

@@ -20,7 +20,6 @@ from anomvae.batch import (
     UNSEEN,
     model_info,
     model_input,
-    model_threshold,
     output_schema,
     score_batch,
 )
@@ -64,7 +63,7 @@ def test_bare_detector_columns_and_flags(
     np.testing.assert_allclose(out["score"].to_numpy(), detector.anomaly_score(frame))
     expected = detector.predict(frame) == -1
     assert out["is_anomaly"].to_pylist() == expected.tolist()
-    assert model_threshold(detector) == -detector.offset_
+    assert model_info(detector).threshold == -detector.offset_
 
 
 def test_calibrated_model_adds_p_values_from_the_same_scores(
@@ -76,7 +75,7 @@ def test_calibrated_model_adds_p_values_from_the_same_scores(
     np.testing.assert_allclose(out["p_value"].to_numpy(), calibrator.p_values(frame))
     expected = calibrator.predict(frame) == -1
     assert out["is_anomaly"].to_pylist() == expected.tolist()
-    assert model_threshold(calibrator) == calibrator.threshold_
+    assert model_info(calibrator).threshold == calibrator.threshold_
 
 
 def test_contamination_calibration_has_no_p_values(frame: pd.DataFrame) -> None:
@@ -221,7 +220,7 @@ def test_explanations_name_features_holding_unseen_values(
     # A calibrated model, saved and loaded, explains the same way.
     cal = ThresholdCalibrator(det, method="contamination")
     cal.fit(pd.DataFrame(X, columns=names))
-    cal.save(tmp_path / "m.anomvae")
+    anomvae.save(cal, tmp_path / "m.anomvae")
     loaded = anomvae.load(tmp_path / "m.anomvae")
     assert score_batch(loaded, test, explain=1)[UNSEEN].to_pylist() == expected
     # Scores without the term, and models with no constant feature: no column.

@@ -129,7 +129,9 @@ def test_help_everywhere_with_examples_and_exit_codes(
     ("option", "param"),
     [("--epochs", "max_epochs"), ("--max-steps", "max_steps"),
      ("--batch-size", "batch_size"), ("--learning-rate", "learning_rate"),
-     ("--patience", "patience"), ("--validation-fraction", "validation_fraction")],
+     ("--patience", "patience"), ("--validation-fraction", "validation_fraction"),
+     ("--hidden", "hidden_layer_sizes"), ("--latent-dim", "latent_dim"),
+     ("--scaler", "scaler"), ("--device", "device"), ("--precision", "precision")],
 )  # fmt: skip
 def test_fit_help_states_the_estimators_defaults(option: str, param: str) -> None:
     import typer.main
@@ -142,6 +144,8 @@ def test_fit_help_states_the_estimators_defaults(option: str, param: str) -> Non
     default = VAEDetector().get_params()[param]
     if default is None:
         assert stated.startswith("off")
+    elif isinstance(default, str):
+        assert stated.split(":")[0] == default
     else:
         assert float(stated) == default
 
@@ -699,12 +703,12 @@ def test_score_write_behind_is_byte_identical(
     data: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """Writing in a background thread changes nothing in the output."""
-    from anomvae.cli import engines
+    from anomvae.io import threads
 
     outputs = []
     for inline in (False, True):
         if inline:
-            monkeypatch.setattr(engines, "_WriteBehind", _Inline)
+            monkeypatch.setattr(threads, "WriteBehind", _Inline)
         out = "-" if name == "-" else tmp_path / f"{inline}-{name}"
         result = run(
             "score", data / "test.csv", "-m", model, "-o", out, *BATCHED,
@@ -963,10 +967,35 @@ def test_datasets_list_and_export(tmp_path: Path) -> None:
 
 
 def test_engine_registry_hook() -> None:
-    from anomvae.cli.engines import ENGINES, get_engine, score_local
+    from anomvae.distributed.engine import score_job
+    from anomvae.jobs import ENGINES, get_engine, score_local
 
     assert ENGINES == {
-        "local": "anomvae.cli.engines:score_local",
-        "dask": "anomvae.distributed:score_job",
+        "local": "anomvae.jobs:score_local",
+        "dask": "anomvae.distributed.engine:score_job",
     }
     assert get_engine("local") is score_local
+    assert get_engine("dask") is score_job
+
+
+def test_key_file_signs_and_verifies_the_model(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANOMVAE_MODEL_KEY", raising=False)
+    key, other = tmp_path / "key", tmp_path / "other"
+    key.write_text("correct horse\n")
+    other.write_text("battery staple\n")
+    path = tmp_path / "signed.anomvae"
+    fitted = run("fit", data / "train.csv", "-o", path, "-i", "id", *TINY,
+                 "--key-file", key)  # fmt: skip
+    assert fitted.exit_code == 0, fitted.stderr
+    out = tmp_path / "s.csv"
+    ok = run("score", data / "test.csv", "-m", path, "-o", out, "--key-file", key)
+    assert ok.exit_code == 0, ok.stderr
+    bad = run("score", data / "test.csv", "-m", path, "-o", out, "--key-file", other)
+    assert bad.exit_code == 1
+    assert "signed with another key" in error_line(bad)
+    described = run("info", path, "--key-file", key)
+    assert "signed)" in described.stdout.splitlines()[0]
+    missing = run("info", path, "--key-file", tmp_path / "nope")
+    assert missing.exit_code == 2

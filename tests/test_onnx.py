@@ -214,7 +214,7 @@ def test_saved_and_loaded_calibrator_exports_like_the_original(
     cal = ThresholdCalibrator(FrozenEstimator(fitted["vae"]), target_fpr=0.02).fit(
         X[y == 0][1000:]
     )
-    cal.save(tmp_path / "model.anomvae")
+    anomvae.save(cal, tmp_path / "model.anomvae")
     loaded = anomvae.load(tmp_path / "model.anomvae")
     a = _run(_session(export_onnx(cal, tmp_path / "a.onnx")), X)
     b = _run(_session(export_onnx(loaded, tmp_path / "b.onnx")), X)

@@ -58,7 +58,7 @@ def test_round_trip_gives_bit_identical_scores(tmp_path, det):
     )
     det.fit(data)
     path = tmp_path / "model.anomvae"
-    det.save(path)
+    anomvae.save(det, path)
     loaded = anomvae.load(path)
     assert type(loaded) is type(det)
     assert loaded.get_params() == det.get_params()
@@ -75,7 +75,7 @@ def test_round_trip_gives_bit_identical_scores(tmp_path, det):
 def test_model_file_is_safetensors_with_json_config_and_no_pickle(tmp_path):
     det = AutoencoderDetector(**FAST).fit(_frame().drop(columns="site"))
     path = tmp_path / "m.anomvae"
-    det.save(path)
+    anomvae.save(det, path)
     raw = path.read_bytes()
     assert b"\x80\x04" not in raw[:2]
     assert b"pickle" not in raw
@@ -116,7 +116,7 @@ def test_malicious_pickle_is_rejected_and_never_executed(tmp_path, monkeypatch):
 def saved(tmp_path) -> Path:
     det = VAEDetector(**FAST).fit(_frame().drop(columns="site"))
     path = tmp_path / "m.anomvae"
-    det.save(path)
+    anomvae.save(det, path)
     return path
 
 
@@ -178,7 +178,7 @@ def test_precision_round_trips_and_older_files_without_it_load(saved, tmp_path):
     det = AutoencoderDetector(precision="bfloat16", **FAST).fit(
         _frame().drop(columns="site")
     )
-    det.save(tmp_path / "bf16.anomvae")
+    anomvae.save(det, tmp_path / "bf16.anomvae")
     loaded = anomvae.load(tmp_path / "bf16.anomvae")
     assert loaded.precision == "bfloat16"
     assert loaded.training_precision_ == "bfloat16"
@@ -229,7 +229,7 @@ def test_files_without_the_support_term_keep_scoring_as_before(
     X, test = constant_columns
     det = VAEDetector(**FAST).fit(X)
     path = tmp_path / "m.anomvae"
-    det.save(path)
+    anomvae.save(det, path)
     loaded = anomvae.load(path)
     np.testing.assert_array_equal(loaded.anomaly_score(test), det.anomaly_score(test))
     assert loaded.latent_reference_.support_columns.tolist() == [2, 4, 5]
@@ -256,7 +256,7 @@ def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
     det = anomvae.load(saved)
     assert load_with_metadata(saved)[1] == {}  # saved without metadata
     path = tmp_path / "with.anomvae"
-    det.save(path, metadata={"id_columns": ["id"], "job": {"owner": "ops"}})
+    anomvae.save(det, path, metadata={"id_columns": ["id"], "job": {"owner": "ops"}})
     loaded, metadata = load_with_metadata(path)
     assert metadata == {"id_columns": ["id"], "job": {"owner": "ops"}}
     np.testing.assert_array_equal(
@@ -265,7 +265,7 @@ def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
     )
     cal = anomvae.ThresholdCalibrator(VAEDetector(**FAST), method="contamination")
     cal.fit(_frame(n=200, seed=1).drop(columns="site"))
-    cal.save(path, metadata={"id_columns": ["a", "b"]})
+    anomvae.save(cal, path, metadata={"id_columns": ["a", "b"]})
     assert load_with_metadata(path)[1] == {"id_columns": ["a", "b"]}
 
     def edit(config, meta, arrays):  # a file from before metadata was stored
@@ -274,9 +274,9 @@ def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
     _rewrite(path, edit)
     assert load_with_metadata(path)[1] == {}
     with pytest.raises(TypeError, match="plain JSON"):
-        det.save(tmp_path / "bad.anomvae", metadata={"when": object()})
+        anomvae.save(det, tmp_path / "bad.anomvae", metadata={"when": object()})
     with pytest.raises(TypeError, match="plain JSON"):
-        det.save(tmp_path / "bad.anomvae", metadata={"x": float("nan")})
+        anomvae.save(det, tmp_path / "bad.anomvae", metadata={"x": float("nan")})
     assert not (tmp_path / "bad.anomvae").exists()
 
     def tamper(config, meta, arrays):
@@ -314,13 +314,15 @@ def test_missing_and_non_model_files(tmp_path):
 def test_failed_save_leaves_previous_model_intact(saved, monkeypatch):
     before = saved.read_bytes()
     det = anomvae.load(saved)
+    write_bytes = Path.write_bytes
 
-    def boom(self):
-        raise RuntimeError("disk full")
+    def half_then_boom(self, data):
+        write_bytes(self, data[: len(data) // 2])  # the temporary file, half written
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(type(det), "_to_state", boom)
-    with pytest.raises(RuntimeError):
-        det.save(saved)
+    monkeypatch.setattr(Path, "write_bytes", half_then_boom)
+    with pytest.raises(OSError, match="No space left"):
+        anomvae.save(det, saved)
     assert saved.read_bytes() == before
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
 
@@ -328,7 +330,7 @@ def test_failed_save_leaves_previous_model_intact(saved, monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_model_saved_on_gpu_loads_on_cpu(tmp_path):
     det = VAEDetector(device="cuda", **FAST).fit(_frame().drop(columns="site"))
-    det.save(tmp_path / "gpu.anomvae")
+    anomvae.save(det, tmp_path / "gpu.anomvae")
     loaded = anomvae.load(tmp_path / "gpu.anomvae")
     assert next(loaded.network_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(
@@ -336,3 +338,68 @@ def test_model_saved_on_gpu_loads_on_cpu(tmp_path):
         det.score_samples(_frame().drop(columns="site")),
         rtol=1e-5,
     )
+
+
+# ------------------------------------------------------------ signatures
+def _tamper(path, monkeypatch):
+    """Change the threshold in the file and recompute its sha256, as anyone who
+    can edit the file can: the checksum alone does not notice."""
+    from safetensors import safe_open
+    from safetensors.numpy import save as st_save
+
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = dict(f.metadata())
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    config = json.loads(metadata["config"])
+    config["fitted"]["offset_"] = 1e9  # nothing would ever be flagged
+    metadata["config"] = json.dumps(config, sort_keys=True)
+    metadata["sha256"] = _digest(metadata["config"], arrays)
+    path.write_bytes(st_save(arrays, metadata=metadata))
+
+
+def test_an_unsigned_file_takes_an_edit_with_a_recomputed_checksum(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANOMVAE_MODEL_KEY", raising=False)
+    det = AutoencoderDetector(**FAST).fit(_frame().drop(columns="site"))
+    path = tmp_path / "m.anomvae"
+    anomvae.save(det, path)
+    _tamper(path, monkeypatch)
+    assert anomvae.load(path).offset_ == 1e9  # unsigned: the edit goes through
+
+
+def test_signed_file_refuses_tampering_and_wrong_keys(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANOMVAE_MODEL_KEY", raising=False)
+    data = _frame().drop(columns="site")
+    det = AutoencoderDetector(**FAST).fit(data)
+    path = tmp_path / "m.anomvae"
+    anomvae.save(det, path, key="s3cret")
+    assert read_config(path)["signed"]
+    np.testing.assert_array_equal(
+        anomvae.load(path, key=b"s3cret").score_samples(data), det.score_samples(data)
+    )
+    anomvae.load(path)  # without a key the checksum is still verified
+    with pytest.raises(ModelFileError, match="signed with another key"):
+        anomvae.load(path, key="other")
+    _tamper(path, monkeypatch)
+    with pytest.raises(ModelFileError, match="modified after it was signed"):
+        anomvae.load(path, key="s3cret")
+
+
+def test_key_from_the_environment_signs_and_verifies(tmp_path, monkeypatch):
+    data = _frame().drop(columns="site")
+    det = AutoencoderDetector(**FAST).fit(data)
+    unsigned = tmp_path / "unsigned.anomvae"
+    monkeypatch.delenv("ANOMVAE_MODEL_KEY", raising=False)
+    anomvae.save(det, unsigned)
+    assert not read_config(unsigned)["signed"]
+    monkeypatch.setenv("ANOMVAE_MODEL_KEY", "from-env")
+    with pytest.raises(ModelFileError, match="not signed, but a key was given"):
+        anomvae.load(unsigned)
+    signed = tmp_path / "signed.anomvae"
+    anomvae.save(det, signed)
+    assert read_config(signed)["signed"]
+    anomvae.load(signed)
+    monkeypatch.setenv("ANOMVAE_MODEL_KEY", "another")
+    with pytest.raises(ModelFileError, match="signature mismatch"):
+        anomvae.load(signed)
+    with pytest.raises(ValueError, match="empty key"):
+        anomvae.save(det, signed, key=b"")

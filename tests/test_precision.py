@@ -13,7 +13,6 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-import anomvae.base
 import anomvae.devices
 from anomvae import AutoencoderDetector, VAEDetector
 from anomvae.datasets import load
@@ -200,11 +199,11 @@ def test_cuda_scoring_batches_grow_within_a_memory_budget(cardio):
     X, y = cardio
     cuda = torch.device("cuda")
     det = VAEDetector(random_state=0, max_steps=5).fit(X[y == 0])
-    assert det._scoring_rows(torch.device("cpu")) == anomvae.base._SCORING_BATCH
-    assert det._scoring_rows(cuda) == anomvae.base._CUDA_SCORING_BATCH
+    assert det._scoring_rows(torch.device("cpu")) == anomvae.devices.SCORING_BATCH
+    assert det._scoring_rows(cuda) == anomvae.devices.CUDA_SCORING_BATCH
     # 32 Monte Carlo samples per row: back to the CPU's batch, not fewer rows.
     det.set_params(score_type="iw_nll")
-    assert det._scoring_rows(cuda) == anomvae.base._SCORING_BATCH
+    assert det._scoring_rows(cuda) == anomvae.devices.SCORING_BATCH
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

@@ -5,7 +5,6 @@ module             what it holds
 =================  ============================================================
 :mod:`.fit`        ``anomvae fit DATA -o MODEL`` (its work: :mod:`.fitting`)
 :mod:`.score`      ``anomvae score DATA -m MODEL -o OUT``
-:mod:`.engines`    where ``score`` runs: the streaming local engine, the registry
 :mod:`.evaluate`   ``anomvae evaluate DATA -m MODEL --label-column y``
 :mod:`.calibrate`  ``anomvae calibrate DATA -m MODEL``
 :mod:`.info`       ``anomvae info MODEL``
@@ -113,7 +112,7 @@ def main() -> None:
     try:
         app()
     except SystemExit as exc:
-        from anomvae.cli.engines import input_thread_stuck
+        from anomvae.io.threads import input_thread_stuck
 
         if input_thread_stuck():  # see there: a normal shutdown would abort
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)

@@ -17,6 +17,7 @@ from anomvae.cli.common import (
 from anomvae.cli.options import (
     CalibrationSpec,
     Data,
+    KeyFile,
     Quiet,
     Sep,
     TrainingLabelColumn,
@@ -57,6 +58,7 @@ def calibrate(
     ] = None,
     label_column: TrainingLabelColumn = None,
     sep: Sep = None,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -79,7 +81,7 @@ def calibrate(
     check_model_output(target)
     spec: CalibrationSpec | None = method  # type: ignore[assignment]
     with errors_to_exit(reporter), exit_on_sigterm():
-        _calibrate(data, model, target, spec, label_column, sep, reporter)
+        _calibrate(data, model, target, spec, label_column, sep, key_file, reporter)
 
 
 def _calibrate(
@@ -89,6 +91,7 @@ def _calibrate(
     spec: CalibrationSpec | None,
     label: str | None,
     sep: str | None,
+    key: bytes | None,
     reporter: Reporter,
 ) -> None:
     from sklearn.frozen import FrozenEstimator
@@ -97,10 +100,10 @@ def _calibrate(
     from anomvae.calibration import ThresholdCalibrator
     from anomvae.cli.data import read_model_rows
     from anomvae.io import check_writable
-    from anomvae.persistence import load_with_metadata
+    from anomvae.persistence import load_with_metadata, save
 
     timer = Timer()
-    model, metadata = load_with_metadata(model_path)
+    model, metadata = load_with_metadata(model_path, key=key)
     check_writable(target)
     before = model_info(model)
     X, anomalies, source = read_model_rows(data, model, sep=sep, label=label)
@@ -116,7 +119,7 @@ def _calibrate(
         calibrator = ThresholdCalibrator(
             FrozenEstimator(model), method=spec.method, **spec.params
         ).fit(X)
-    calibrator.save(target, metadata=metadata)  # keeps what fit remembered
+    save(calibrator, target, metadata=metadata, key=key)  # keeps fit's metadata
     after = model_info(calibrator)
     params = {
         k: calibrator.get_params()[k] for k in ("target_fpr", "risk", "contamination")

@@ -3,17 +3,13 @@
 Nothing here imports torch, pandas or pyarrow, so ``anomvae --help`` stays fast;
 commands import the library inside their functions.
 
-Messages go to stderr in one of three modes: the default (short human lines),
-``--quiet`` (errors only) and ``--verbose`` (one ``key=value`` line per event,
-with a UTC timestamp, for log collectors)::
-
-    2026-11-21T12:00:00Z level=info cmd=score event=score.done rows=1000 anomalies=3
+Messages go to stderr through :class:`anomvae.reporting.Reporter` (default,
+``--quiet`` and ``--verbose`` modes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import signal
 import sys
 import threading
@@ -25,6 +21,7 @@ from typing import Any, NoReturn
 import typer
 
 from anomvae.exceptions import AnomvaeError
+from anomvae.reporting import Reporter, utc_now
 
 __all__ = [
     "EXIT_ANOMALIES",
@@ -35,7 +32,6 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "ID_COLUMNS_KEY",
-    "Progress",
     "Reporter",
     "Terminated",
     "check_model_output",
@@ -47,6 +43,8 @@ __all__ = [
     "usage_error",
     "utc_now",
 ]
+
+# Re-exported for the command modules: the reporter lives in the library.
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # data, model or output error
@@ -67,135 +65,6 @@ Exit codes:
   130  interrupted (Ctrl-C), 143 terminated (SIGTERM)
 Outputs and model files are written to a temporary file and renamed at the end:
 a failed or killed run leaves the previous file (or none), never a partial one."""
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC with a ``Z``, to the second."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _logfmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = "" if value is None else str(value)
-    if text and not any(ch in text for ch in ' ="\\\n\t'):
-        return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-class Reporter:
-    """Messages, logs and progress of one command, all on stderr.
-
-    Parameters
-    ----------
-    command : str
-        Command name, shown in messages and log lines.
-    quiet : bool
-        Only errors.
-    verbose : bool
-        ``key=value`` log lines instead of human messages; tracebacks of
-        internal errors.
-    """
-
-    def __init__(self, command: str, *, quiet: bool = False, verbose: bool = False):
-        self.command = command
-        self.quiet = quiet and not verbose
-        self.verbose = verbose
-        self.last_error: str | None = None
-
-    def _write(self, line: str) -> None:
-        try:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        except (OSError, ValueError):  # stderr closed: nothing better to do
-            pass
-
-    def log(self, event: str, *, level: str = "info", **fields: Any) -> None:
-        """A ``key=value`` line (``--verbose`` only)."""
-        if not self.verbose:
-            return
-        parts = [utc_now(), f"level={level}", f"cmd={self.command}", f"event={event}"]
-        parts += [f"{k}={_logfmt(v)}" for k, v in fields.items() if v is not None]
-        self._write(" ".join(parts))
-
-    def info(self, message: str, event: str, **fields: Any) -> None:
-        """A human message, or with ``--verbose`` a log line carrying it."""
-        if self.verbose:
-            self.log(event, **fields, msg=message)
-        elif not self.quiet:
-            self._write(message)
-
-    def warning(self, message: str, event: str = "warning", **fields: Any) -> None:
-        if self.verbose:
-            self.log(event, level="warning", **fields, msg=message)
-        elif not self.quiet:
-            self._write(f"anomvae {self.command}: warning: {message}")
-
-    def error(self, message: str, **fields: Any) -> None:
-        """Always shown: one line."""
-        message = " ".join(message.split("\n"))
-        self.last_error = message
-        if self.verbose:
-            self.log(f"{self.command}.failed", level="error", **fields, error=message)
-        else:
-            self._write(f"anomvae {self.command}: error: {message}")
-
-    def progress(self, total: float | None, *, unit: str = "rows") -> Progress:
-        """A progress bar when stderr is a terminal (never with ``--quiet`` or
-        ``--verbose``); otherwise an object whose methods do nothing."""
-        return Progress(total, unit=unit, enabled=not (self.quiet or self.verbose))
-
-
-class Progress:
-    """A rich progress bar on stderr, shown only when stderr is a terminal.
-
-    ``update(completed, rows)`` moves it; ``completed`` is in ``unit``s out of
-    ``total`` (bytes of the input file, or rows), ``rows`` is shown as text.
-    """
-
-    def __init__(self, total: float | None, *, unit: str, enabled: bool) -> None:
-        self._bar: Any = None
-        self._task: Any = None
-        if not enabled or not sys.stderr.isatty():
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        self._bar = RichProgress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[rows]:>14,} rows"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task("scoring", total=total, rows=0)
-
-    def update(self, completed: float, rows: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=completed, rows=rows)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Terminated(SystemExit):

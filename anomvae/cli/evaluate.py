@@ -15,6 +15,7 @@ from anomvae.cli.common import (
 )
 from anomvae.cli.options import (
     Data,
+    KeyFile,
     ModelFile,
     Quiet,
     Sep,
@@ -49,6 +50,7 @@ def evaluate(
         bool, typer.Option("--json", help="Print the metrics as JSON.")
     ] = False,
     sep: Sep = None,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -65,7 +67,9 @@ def evaluate(
     """
     reporter = Reporter("evaluate", quiet=quiet, verbose=verbose)
     with errors_to_exit(reporter):
-        result = _evaluate(data, model, label_column, threshold, sep, reporter)
+        result = _evaluate(
+            data, model, label_column, threshold, sep, key_file, reporter
+        )
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:
@@ -78,20 +82,22 @@ def _evaluate(
     label: str,
     threshold: float | None,
     sep: str | None,
+    key: bytes | None,
     reporter: Reporter,
 ) -> dict[str, Any]:
     import numpy as np
 
-    from anomvae.batch import model_info, score_batch
+    from anomvae.batch import P_VALUE, model_info, score_batch
     from anomvae.cli.data import anomaly_mask, to_label_values
+    from anomvae.decisions import flag_rule
     from anomvae.io import read_batches
     from anomvae.persistence import load
 
     timer = Timer()
-    model = load(model_path)
+    model = load(model_path, key=key)
     info = model_info(model)
-    cut = info.threshold if threshold is None else threshold
-    scores, labels = [], []
+    rule = flag_rule(model, threshold)
+    scores, p_values, labels = [], [], []
     passthrough = list(dict.fromkeys([label, *info.condition_columns]))
     with read_batches(
         data, columns=info.feature_columns, passthrough=passthrough, sep=sep
@@ -103,6 +109,8 @@ def _evaluate(
                 conditions=batch.passthrough if info.condition_columns else None,
             )
             scores.append(out.column("score").to_numpy())
+            if not rule.per_row:
+                p_values.append(out.column(P_VALUE).to_numpy())
             labels.append(
                 to_label_values(
                     batch.passthrough.column(label),
@@ -114,10 +122,14 @@ def _evaluate(
         source = reader.source
     s = np.concatenate(scores)
     y = anomaly_mask(np.concatenate(labels), source=source, name=label)
+    flags = rule.flags(s, np.concatenate(p_values) if p_values else None)
     result = {
         "input": source,
         "model": model_path,
-        **metrics(s, y, cut),
+        **metrics(s, y, flags, rule.threshold),
+        "flag_rule": "per-row"
+        if rule.per_row
+        else f"benjamini-hochberg fdr={rule.fdr:g}",
         "threshold_source": "model" if threshold is None else "--threshold",
         "method": info.method,
         "seconds": round(timer.seconds, 3),
@@ -132,12 +144,14 @@ def _evaluate(
     return result
 
 
-def metrics(scores: Any, anomalies: Any, threshold: float) -> dict[str, Any]:
-    """AUROC, average precision, and flag metrics at ``threshold``."""
+def metrics(
+    scores: Any, anomalies: Any, flagged: Any, threshold: float
+) -> dict[str, Any]:
+    """AUROC and average precision of ``scores``, and the metrics of the
+    ``flagged`` rows (the model's flag rule at ``threshold``)."""
     import numpy as np
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    flagged = scores > threshold
     tp = int(np.sum(flagged & anomalies))
     fp = int(np.sum(flagged & ~anomalies))
     fn = int(np.sum(~flagged & anomalies))

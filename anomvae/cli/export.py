@@ -14,7 +14,7 @@ from anomvae.cli.common import (
     errors_to_exit,
     usage_error,
 )
-from anomvae.cli.options import Quiet, Verbose
+from anomvae.cli.options import KeyFile, Quiet, Verbose
 
 __all__ = ["export", "register"]
 
@@ -54,6 +54,7 @@ def export(
         int,
         typer.Option("--opset", metavar="N", help="ONNX opset version (11-20)."),
     ] = 17,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -71,11 +72,11 @@ def export(
     if output == "-":
         usage_error("an ONNX model is binary: give a file path, not '-'", "'--output'")
     with errors_to_exit(reporter):
-        from anomvae.batch import model_threshold
+        from anomvae.decisions import flag_rule
         from anomvae.onnx import export_onnx
         from anomvae.persistence import load
 
-        fitted = load(model)
+        fitted = load(model, key=key_file)
         try:
             path = export_onnx(
                 fitted,
@@ -90,7 +91,7 @@ def export(
         except ValueError as exc:  # AnomvaeErrors are ValueErrors too
             reporter.error(str(exc))
             raise typer.Exit(EXIT_ERROR) from None
-        threshold = model_threshold(fitted)
+        threshold = flag_rule(fitted).threshold
         reporter.info(
             f"wrote {path}"
             + ("" if no_threshold else f" (is_anomaly: score > {threshold:.6g})"),

@@ -20,6 +20,7 @@ from anomvae.cli.fitting import train_and_save
 from anomvae.cli.options import (
     CalibrationSpec,
     Data,
+    KeyFile,
     ModelKind,
     PrecisionKind,
     Quiet,
@@ -108,14 +109,20 @@ def fit(
         typer.Option(
             "--hidden",
             metavar="W1,W2,...",
-            help="Hidden layer widths of the encoder (decoder mirrors) [64,32].",
+            help="Hidden layer widths of the encoder (decoder mirrors) [auto: "
+            "two layers, w and w/2, w the next power of two at or above the number "
+            "of features, clipped to 64-256].",
             callback=hidden_callback,
         ),
     ] = None,
     latent_dim: Annotated[
         int | None,
         typer.Option(
-            "--latent-dim", metavar="N", min=1, help="Bottleneck size [auto]."
+            "--latent-dim",
+            metavar="N",
+            min=1,
+            help="Bottleneck size [auto: as many as the features, at most 16; "
+            "half of that for --model ae].",
         ),
     ] = None,
     epochs: Annotated[
@@ -165,7 +172,12 @@ def fit(
         ),
     ] = None,
     scaler: Annotated[
-        ScalerKind | None, typer.Option("--scaler", help="Feature scaling [standard].")
+        ScalerKind | None,
+        typer.Option(
+            "--scaler",
+            help="Feature scaling, fitted on the training rows and saved with the "
+            "model [auto: standard; none for --likelihood bernoulli].",
+        ),
     ] = None,
     score_type: Annotated[
         str | None,
@@ -228,6 +240,7 @@ def fit(
         ),
     ] = None,
     sep: Sep = None,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -289,6 +302,7 @@ def fit(
             label=label_column,
             conditions=conditions,
             sep=sep,
+            key=key_file,
             reporter=reporter,
         )
 

@@ -44,11 +44,13 @@ def train_and_save(
     label: str | None,
     conditions: list[str],
     sep: str | None,
+    key: bytes | None,
     reporter: Reporter,
 ) -> None:
     """Build the estimator (usage errors first), read, train, save, report."""
     import numpy as np
 
+    import anomvae
     from anomvae.cli.data import (
         anomaly_mask,
         choose_features,
@@ -82,7 +84,7 @@ def train_and_save(
         keep = ~anomaly_mask(values, source=table.source, name=label)
     frame = _training_frame(X[keep], choice.features, table, conditions, keep)
     estimator.fit(frame)
-    estimator.save(output, metadata={ID_COLUMNS_KEY: ids})
+    anomvae.save(estimator, output, metadata={ID_COLUMNS_KEY: ids}, key=key)
     _report(estimator, output, choice, int((~keep).sum()), spec, reporter, timer)
 
 
@@ -146,13 +148,13 @@ def _report(
     reporter: Reporter,
     timer: Timer,
 ) -> None:
-    from anomvae.batch import model_threshold
+    from anomvae.decisions import flag_rule
 
     det = estimator.detector_ if spec is not None else estimator
     val = det.history_.get("val_loss", [])
     best = det.best_epoch_
     val_loss = val[best - 1] if 0 < best <= len(val) else math.nan
-    threshold = model_threshold(estimator)
+    threshold = flag_rule(estimator).threshold
     if spec is not None:
         how = f"{spec.describe()}, on {estimator.n_calibration_:,} held-out rows"
     else:

@@ -16,6 +16,7 @@ from anomvae.cli.common import (
     stored_id_columns,
 )
 from anomvae.cli.options import (
+    KeyFile,
     Quiet,
     Verbose,
 )
@@ -53,12 +54,14 @@ def info(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the description as JSON.")
     ] = False,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
     """Describe MODEL: type, features, training, threshold, versions.
 
-    The file's checksum is verified; nothing in it is executed.
+    The file's checksum (and with a key its signature) is verified; nothing in
+    it is executed.
 
     \b
     Examples:
@@ -69,12 +72,14 @@ def info(
     with errors_to_exit(reporter):
         from anomvae.persistence import read_config
 
-        described = describe_model(read_config(model), model)
+        described = describe_model(read_config(model, key=key_file), model)
         typer.echo(json.dumps(described, indent=2) if as_json else _render(described))
 
 
 def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
     """A JSON-ready description of a model file's configuration."""
+    from anomvae.decisions import threshold_from_offset
+
     fitted = config.get("fitted", {})
     params = config.get("params", {})
     estimator = config.get("estimator", "?")
@@ -102,12 +107,13 @@ def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
         report = cal.get("report") or {}
     else:
         method = None
-        threshold = -float(fitted.get("offset_", math.nan))
+        threshold = threshold_from_offset(fitted.get("offset_", math.nan))
         report = {}
     return {
         "path": path,
         "file_bytes": os.path.getsize(path),
         "format_version": config.get("format_version"),
+        "signed": bool(config.get("signed")),
         "estimator": estimator,
         "model": _KINDS.get(estimator),
         "score_type": params.get("score_type", "reconstruction"),
@@ -153,7 +159,9 @@ def _render(d: dict[str, Any]) -> str:
     )
     t = d["training"]
     lines = [
-        f"{d['path']} ({d['file_bytes']:,} bytes, format {d['format_version']})",
+        f"{d['path']} ({d['file_bytes']:,} bytes, format {d['format_version']}, "
+        + ("signed" if d["signed"] else "unsigned: checksum only")
+        + ")",
         f"  model:        {d['estimator']} ({d['model']}), score {d['score_type']}",
         f"  network:      {d['n_features']} -> "
         + " -> ".join(map(str, d["network"]["hidden_layer_sizes"] or []))

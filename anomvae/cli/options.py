@@ -17,6 +17,7 @@ import typer
 __all__ = [
     "CalibrationSpec",
     "Data",
+    "KeyFile",
     "ModelFile",
     "ModelKind",
     "OnInvalid",
@@ -54,6 +55,7 @@ class PrecisionKind(str, Enum):
 
 
 class ScalerKind(str, Enum):
+    auto = "auto"
     standard = "standard"
     robust = "robust"
     minmax = "minmax"
@@ -151,6 +153,21 @@ def open_interval(
     return check
 
 
+def read_key_file(path: str | None) -> bytes | None:
+    """Parameter callback of ``--key-file``: the file's bytes, without a final
+    newline (exit 2 when it cannot be read or is empty)."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            key = f.read().rstrip(b"\r\n")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from None
+    if not key:
+        raise typer.BadParameter(f"{path} is empty")
+    return key
+
+
 def check_finite(value: float | None) -> float | None:
     """Parameter callback: a finite number (exit 2 for nan/inf)."""
     if value is not None and not math.isfinite(value):
@@ -210,3 +227,18 @@ def id_column_option(help: str) -> Any:
     """``--id-column``/``-i COLUMN`` (repeatable): the flags are the same in every
     command, what the columns are for is each command's own ``help``."""
     return typer.Option("--id-column", "-i", metavar="COLUMN", help=help)
+
+
+KeyFile = Annotated[
+    Any,
+    typer.Option(
+        "--key-file",
+        metavar="PATH",
+        help="File holding the secret key that signs the model file (fit, "
+        "calibrate) or that it must be signed with (the other commands). "
+        "Default: the ANOMVAE_MODEL_KEY environment variable; none: unsigned, "
+        "checksum only.",
+        callback=read_key_file,
+        show_default=False,
+    ),
+]

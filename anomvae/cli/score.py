@@ -24,16 +24,9 @@ from anomvae.cli.common import (
     usage_error,
     utc_now,
 )
-from anomvae.cli.engines import (
-    DEFAULT_BATCH_ROWS,
-    DEFAULT_BLOCK_SIZE,
-    ENGINES,
-    ScoreJob,
-    ScoreStats,
-    get_engine,
-)
 from anomvae.cli.options import (
     Data,
+    KeyFile,
     ModelFile,
     OnInvalid,
     Quiet,
@@ -43,6 +36,8 @@ from anomvae.cli.options import (
     check_sep,
     id_column_option,
 )
+from anomvae.jobs import ENGINES, ScoreJob, ScoreStats, get_engine
+from anomvae.runtime import DEFAULT_BATCH_ROWS, DEFAULT_BLOCK_SIZE
 
 __all__ = ["register", "score"]
 
@@ -204,6 +199,7 @@ def score(
     block_size: Annotated[
         int, typer.Option("--block-size", min=1024, hidden=True)
     ] = DEFAULT_BLOCK_SIZE,
+    key_file: KeyFile = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -241,7 +237,6 @@ def score(
         rejects=rejects,
         sep=sep,
         output_sep=output_sep,
-        id_columns=None if id_column is None else tuple(split_names(id_column)),
         keep_columns=keep_columns,
         row_numbers=row_numbers,
         on_invalid=on_invalid.value,
@@ -251,6 +246,7 @@ def score(
         batch_rows=batch_rows,
         block_size=block_size,
         threads=threads,
+        key=key_file,
         engine_options={
             k: v
             for k, v in (("scheduler", scheduler), ("workers", workers))
@@ -264,7 +260,8 @@ def score(
         with errors_to_exit(reporter), exit_on_sigterm():
             _check_engine_options(job, engine)
             _check_paths(job, summary_json)
-            code = _run(job, engine, fail_on_anomalies, reporter, facts)
+            ids = None if id_column is None else tuple(split_names(id_column))
+            code = _run(job, ids, engine, fail_on_anomalies, reporter, facts)
     except typer.BadParameter:
         code = EXIT_USAGE
         raise
@@ -321,6 +318,7 @@ def _check_paths(job: ScoreJob, summary_json: str | None) -> None:
 
 def _run(
     job: ScoreJob,
+    given_ids: tuple[str, ...] | None,
     engine: str,
     fail_on_anomalies: bool,
     reporter: Reporter,
@@ -331,9 +329,9 @@ def _run(
     from anomvae.persistence import load_with_metadata
 
     timer = Timer()
-    model, metadata = load_with_metadata(job.model_path)
-    remembered = job.id_columns is None
-    ids = tuple(stored_id_columns(metadata)) if remembered else job.id_columns or ()
+    model, metadata = load_with_metadata(job.model_path, key=job.key)
+    remembered = given_ids is None
+    ids = tuple(stored_id_columns(metadata)) if given_ids is None else given_ids
     job.id_columns = ids
     info = model_info(model)
     if not info.input_columns:

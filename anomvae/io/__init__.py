@@ -15,7 +15,9 @@ module                 what it holds
 :mod:`.cells`          text/Arrow cells to checked ``float64``; invalid-cell
                        messages naming row and column
 :mod:`.reading`        :func:`read_batches` and its :class:`Batch` stream
-:mod:`.writing`        :class:`TableWriter`, :func:`atomic_output`
+:mod:`.writing`        :class:`TableWriter`, :func:`atomic_output`,
+                       :func:`atomic_directory`
+:mod:`.threads`        reading ahead and writing behind in background threads
 =====================  ==========================================================
 
 Every public name is importable from ``anomvae.io`` itself.
@@ -26,9 +28,7 @@ from __future__ import annotations
 from anomvae.io.cells import convert_features, numeric_share
 from anomvae.io.formats import (
     STDIO,
-    InputInfo,
     check_columns,
-    describe_input,
     input_format,
     output_format,
     parse_sep,
@@ -39,12 +39,15 @@ from anomvae.io.reading import (
     REJECTS_SCHEMA,
     Batch,
     BatchReader,
+    InputInfo,
+    describe_input,
     read_batches,
 )
 from anomvae.io.writing import (
     TEMP_SUFFIX,
     OutputError,
     TableWriter,
+    atomic_directory,
     atomic_open,
     atomic_output,
     check_writable,
@@ -61,6 +64,7 @@ __all__ = [
     "InputInfo",
     "OutputError",
     "TableWriter",
+    "atomic_directory",
     "atomic_open",
     "atomic_output",
     "check_columns",

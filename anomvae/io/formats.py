@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -21,10 +20,8 @@ from anomvae.exceptions import DataError, MissingColumnsError
 __all__ = [
     "STDIO",
     "Format",
-    "InputInfo",
     "PathLike",
     "check_columns",
-    "describe_input",
     "input_format",
     "output_format",
     "parse_sep",
@@ -135,51 +132,6 @@ def input_format(path: PathLike) -> Format:
     if str(path) == STDIO:
         return "csv"
     return "parquet" if _magic(path) == b"PAR1" else "csv"
-
-
-@dataclass(frozen=True)
-class InputInfo:
-    """What :func:`describe_input` found out about an input without reading it."""
-
-    source: str
-    format: Format
-    compression: str | None
-    sep: str | None
-    columns: tuple[str, ...]
-    size_bytes: int | None
-    num_rows: int | None  # known for Parquet only (from its footer)
-
-
-def describe_input(path: PathLike, *, sep: str | None = None) -> InputInfo:
-    """Describe an input from its header or footer (does not read the data).
-
-    Not usable on stdin (it would consume the header).
-    """
-    fmt = input_format(path)
-    size = os.stat(path).st_size
-    if fmt == "parquet":
-        pf = _parquet_file(path)
-        return InputInfo(
-            _source(path),
-            fmt,
-            None,
-            None,
-            tuple(pf.schema_arrow.names),
-            size,
-            pf.metadata.num_rows,
-        )
-    from anomvae.io.reading import read_batches  # reading imports this module
-
-    with read_batches(path, sep=sep, columns=(), allow_empty=True) as reader:
-        return InputInfo(
-            reader.source,
-            fmt,
-            reader.compression,
-            reader.sep,
-            reader.header,
-            size,
-            None,
-        )
 
 
 # ------------------------------------------------------------------------ columns

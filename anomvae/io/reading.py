@@ -46,6 +46,7 @@ from anomvae.io.formats import (
     input_format,
     parse_sep,
 )
+from anomvae.runtime import DEFAULT_BATCH_ROWS, DEFAULT_BLOCK_SIZE
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -53,11 +54,11 @@ __all__ = [
     "REJECTS_SCHEMA",
     "Batch",
     "BatchReader",
+    "InputInfo",
+    "describe_input",
     "read_batches",
 ]
 
-DEFAULT_BATCH_ROWS = 65_536
-DEFAULT_BLOCK_SIZE = 1 << 22  # bytes of CSV text parsed at once (4 MiB)
 
 #: Schema of :attr:`Batch.rejects` (one row per rejected data row).
 REJECTS_SCHEMA = pa.schema(
@@ -570,3 +571,46 @@ def read_batches(
         allow_empty,
         block_size,
     )
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What :func:`describe_input` found out about an input without reading it."""
+
+    source: str
+    format: Format
+    compression: str | None
+    sep: str | None
+    columns: tuple[str, ...]
+    size_bytes: int | None
+    num_rows: int | None  # known for Parquet only (from its footer)
+
+
+def describe_input(path: PathLike, *, sep: str | None = None) -> InputInfo:
+    """Describe an input from its header or footer (does not read the data).
+
+    Not usable on stdin (it would consume the header).
+    """
+    fmt = input_format(path)
+    size = os.stat(path).st_size
+    if fmt == "parquet":
+        pf = _parquet_file(path)
+        return InputInfo(
+            _source(path),
+            fmt,
+            None,
+            None,
+            tuple(pf.schema_arrow.names),
+            size,
+            pf.metadata.num_rows,
+        )
+    with read_batches(path, sep=sep, columns=(), allow_empty=True) as reader:
+        return InputInfo(
+            reader.source,
+            fmt,
+            reader.compression,
+            reader.sep,
+            reader.header,
+            size,
+            None,
+        )

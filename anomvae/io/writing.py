@@ -14,6 +14,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -32,12 +33,15 @@ __all__ = [
     "TEMP_SUFFIX",
     "OutputError",
     "TableWriter",
+    "atomic_directory",
     "atomic_open",
     "atomic_output",
     "check_writable",
 ]
 
 TEMP_SUFFIX = ".anomvae.tmp"  # temporary files: .<target name>.<hex>.anomvae.tmp
+#: Files a Parquet dataset directory may hold beside its parts.
+_DATASET_EXTRAS = ("_metadata", "_common_metadata", "_SUCCESS")
 
 
 class OutputError(AnomvaeError, OSError):
@@ -339,3 +343,60 @@ class TableWriter:
         self._sink = None
         if self._atomic is not None:
             self._atomic.discard()
+
+
+def _is_dataset_dir(path: Path) -> bool:
+    """An empty directory, or one holding only Parquet parts (a previous output)."""
+    return all(
+        p.is_file() and (p.name.endswith(".parquet") or p.name in _DATASET_EXTRAS)
+        for p in path.iterdir()
+    )
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Any:
+    """Yield a temporary directory beside ``path`` that becomes ``path`` at the end.
+
+    On success the temporary directory is renamed onto ``path``. A directory
+    cannot be renamed over a non-empty one, so an existing output is first moved
+    aside, then removed once the new one is in place: a reader may briefly find
+    no ``path`` between the two renames, but never a partial one. An existing
+    ``path`` is replaced only if it holds nothing but Parquet parts (a previous
+    output); anything else is refused before any work. On failure the temporary
+    directory is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    shown = os.fspath(path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"cannot write {shown}: it exists and is not a directory")
+    if target.is_dir() and not _is_dataset_dir(target):
+        raise OutputError(
+            f"cannot write {shown}: the directory holds files other than Parquet "
+            "parts; remove it or choose another output directory"
+        )
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise OutputError(
+            f"cannot write {shown}: directory {str(parent)!r} does not exist"
+        )
+    temp = parent / f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    try:
+        temp.mkdir()
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown}: {exc.strerror}") from None
+    try:
+        yield temp
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    old = parent / f".{target.name}.{secrets.token_hex(4)}.old{TEMP_SUFFIX}"
+    try:
+        if target.exists():
+            os.replace(target, old)
+        os.replace(temp, target)
+    except OSError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise OutputError(f"cannot write {shown}: {exc.strerror}") from None
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,372 @@
+"""Scoring jobs: what ``anomvae score`` was asked to do (:class:`ScoreJob`), what
+an engine reports back (:class:`ScoreStats`), the engine registry, and the
+streaming ``local`` engine.
+
+An engine takes a :class:`ScoreJob` and the loaded model, writes the output, and
+returns :class:`ScoreStats`. The command line only parses options, loads the
+model and reports. ``local`` (here) streams the input in bounded batches through
+:func:`anomvae.batch.score_batch` and writes them as they come, reading ahead
+(:class:`~anomvae.io.threads.Prefetch`) and writing behind
+(:class:`~anomvae.io.threads.WriteBehind`) in background threads so that reading,
+scoring and writing overlap on multi-core machines. ``dask``
+(:func:`anomvae.distributed.engine.score_job`) scores a glob or directory of
+files on a Dask cluster, one partition per file, into a directory of Parquet
+parts.
+
+Adding an engine takes one entry in :data:`ENGINES`, a function with the
+signature of :func:`score_local`; engine-specific options go into
+:attr:`ScoreJob.engine_options`. Engines are imported only when chosen, so
+``anomvae score --help`` never imports dask. Every engine keeps the guarantees of
+``score``: outputs written atomically (:class:`anomvae.io.TableWriter`), the same
+columns (:func:`anomvae.batch.score_batch`), the model's flag rule applied to the
+whole input (a Benjamini-Hochberg model flags only once every p-value of the
+input is known: :func:`anomvae.decisions.flag_rule`), and errors as
+:class:`~anomvae.exceptions.AnomvaeError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from anomvae.exceptions import DataError
+from anomvae.runtime import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_BLOCK_SIZE,
+    default_score_threads,
+    torch_threads,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from anomvae.batch import ModelInfo
+    from anomvae.io import Batch, BatchReader
+    from anomvae.reporting import Reporter
+
+__all__ = [
+    "ENGINES",
+    "ROW_COLUMN",
+    "ScoreJob",
+    "ScoreStats",
+    "get_engine",
+    "score_local",
+]
+
+#: Engine name -> "module:function". Add engines here.
+ENGINES: dict[str, str] = {
+    "local": "anomvae.jobs:score_local",
+    "dask": "anomvae.distributed.engine:score_job",
+}
+
+ROW_COLUMN = "row"  # --row-numbers: 1-based data row number of the input
+
+
+@dataclass
+class ScoreJob:
+    """What ``anomvae score`` was asked to do."""
+
+    data: str
+    model_path: str
+    output: str
+    rejects: str | None = None
+    sep: str | None = None
+    output_sep: str = ","
+    id_columns: tuple[str, ...] = ()
+    keep_columns: bool = False
+    row_numbers: bool = False
+    on_invalid: str = "error"
+    allow_empty: bool = False
+    threshold: float | None = None
+    explain: int = 0
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    block_size: int = DEFAULT_BLOCK_SIZE
+    threads: int | None = None  # torch threads; None: default_score_threads()
+    key: bytes | None = None  # the model file's signing key, if any
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreStats:
+    """What an engine reports back."""
+
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    anomalies: int = 0
+    first_reject: str | None = None  # "row 12, column 'x': not a number"
+
+
+Engine = Callable[["ScoreJob", Any, "Reporter"], ScoreStats]
+
+
+def get_engine(name: str) -> Engine:
+    """The engine function registered under ``name`` (imported now)."""
+    module, _, func = ENGINES[name].partition(":")
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------- local
+def _output_names(
+    job: ScoreJob, passthrough: tuple[str, ...], score: pa.Schema
+) -> list[str]:
+    names = ([ROW_COLUMN] if job.row_numbers else []) + list(passthrough)
+    names += score.names
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(
+                f"column {name!r} would appear twice in the output (an input column "
+                "clashes with an output column); rename it in the input, or drop "
+                "--keep-columns/--row-numbers"
+            )
+        seen.add(name)
+    return names
+
+
+def _empty_passthrough(reader: BatchReader, data: str) -> pa.Schema:
+    """Types of the passthrough columns when no batch arrived (header-only input)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if reader.format == "parquet":
+        stored = pq.read_schema(data)
+        return pa.schema([stored.field(c) for c in reader.passthrough])
+    return pa.schema(
+        [
+            pa.field(c, pa.float64() if c in reader.columns else pa.string())
+            for c in reader.passthrough
+        ]
+    )
+
+
+def _assemble(
+    job: ScoreJob,
+    batch: Batch,
+    output_passthrough: list[str],
+    scored: pa.Table,
+) -> pa.Table:
+    import pyarrow as pa
+
+    arrays, names = [], []
+    if job.row_numbers:
+        arrays.append(pa.array(batch.rows, pa.int64()))
+        names.append(ROW_COLUMN)
+    for name in output_passthrough:
+        arrays.append(batch.passthrough.column(name))
+        names.append(name)
+    arrays += scored.columns
+    names += scored.column_names
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
+    """Stream ``job.data`` through the model and write ``job.output`` atomically.
+
+    The writers are created before the input is opened, so an unwritable output
+    fails before anything is read; any error while reading, scoring or writing
+    discards both outputs (the previous files, if any, stay as they were).
+
+    A model that flags by Benjamini-Hochberg (a calibrator with ``fdr``) needs
+    every p-value of the input before it can flag any row: its scored batches go
+    to a temporary spill file (next to the output) while the p-values are kept
+    (8 bytes a row), then the spill is written out with the flags of the whole
+    input.
+    """
+    import pyarrow.compute as pc
+
+    from anomvae.batch import IS_ANOMALY, P_VALUE, model_info, output_schema
+    from anomvae.batch import score_batch as score_rows
+    from anomvae.decisions import flag_rule
+    from anomvae.io import REJECTS_SCHEMA, TableWriter, read_batches
+    from anomvae.io.cells import cell_message
+    from anomvae.io.threads import Prefetch, WriteBehind
+
+    info: ModelInfo = model_info(model)
+    rule = flag_rule(model, job.threshold)
+    ids = tuple(job.id_columns)
+    conditions = info.condition_columns
+    passthrough: tuple[str, ...] | bool = (
+        True if job.keep_columns else tuple(dict.fromkeys(ids + conditions))
+    )
+    score_schema = output_schema(model, explain=job.explain)
+    stats = ScoreStats()
+    threads = default_score_threads() if job.threads is None else job.threads
+    with ExitStack() as stack:
+        stack.enter_context(torch_threads(threads))
+        writer = stack.enter_context(
+            WriteBehind(TableWriter(job.output, sep=job.output_sep))
+        )
+        spill = None if rule.per_row else stack.enter_context(_Spill(job.output))
+        rejects = (
+            stack.enter_context(TableWriter(job.rejects, schema=REJECTS_SCHEMA))
+            if job.rejects
+            else None
+        )
+        reader = read_batches(
+            job.data,
+            columns=info.feature_columns,
+            passthrough=passthrough,
+            sep=job.sep,
+            on_invalid=job.on_invalid,  # type: ignore[arg-type]
+            batch_rows=job.batch_rows,
+            block_size=job.block_size,
+            allow_empty=job.allow_empty,
+        )
+        try:
+            batches = Prefetch(reader)  # owns the reader from here on
+        except BaseException:
+            reader.close()
+            raise
+        stack.callback(batches.close)
+        out_passthrough = list(reader.passthrough) if job.keep_columns else list(ids)
+        _output_names(job, tuple(out_passthrough), score_schema)
+        reporter.log(
+            "score.start",
+            input=reader.source,
+            format=reader.format,
+            compression=reader.compression,
+            features=len(info.feature_columns),
+            bytes=reader.size_bytes,
+            threads=threads,
+            flag_rule="per-row" if rule.per_row else f"bh(fdr={rule.fdr:g})",
+        )
+        by_bytes = reader.format == "csv" and reader.size_bytes is not None
+        total = reader.size_bytes if by_bytes else reader.num_rows
+        progress = stack.enter_context(reporter.progress(total))
+        last_log = time.monotonic()
+        for batch in batches:
+            if batch.rejects.num_rows:
+                if stats.first_reject is None:
+                    row = batch.rejects.slice(0, 1).to_pylist()[0]
+                    stats.first_reject = cell_message(
+                        reader.source,
+                        row["row"],
+                        row["column"],
+                        row["value"],
+                        row["reason"],
+                        fmt=reader.format,
+                    )
+                if rejects is not None:
+                    rejects.write(batch.rejects)
+            if len(batch):
+                scored = score_rows(
+                    model,
+                    batch.features,
+                    conditions=batch.passthrough if conditions else None,
+                    threshold=job.threshold,
+                    explain=job.explain,
+                )
+                table = _assemble(job, batch, out_passthrough, scored)
+                if spill is None:
+                    writer.write(table)
+                    stats.anomalies += pc.sum(scored.column(IS_ANOMALY)).as_py() or 0
+                else:
+                    spill.write(table, scored.column(P_VALUE).to_numpy())
+                stats.rows_scored += len(batch)
+            stats.rows_rejected += batch.rejects.num_rows
+            progress.update(
+                reader.bytes_read if by_bytes else reader.rows_read,
+                rows=stats.rows_scored,
+            )
+            if reporter.verbose and time.monotonic() - last_log > 10:
+                last_log = time.monotonic()
+                reporter.log(
+                    "score.progress",
+                    rows=stats.rows_scored,
+                    rejected=stats.rows_rejected,
+                    anomalies=stats.anomalies,
+                )
+        if spill is not None and stats.rows_scored:
+            flags = rule.flags(None, spill.p_values())
+            stats.anomalies = int(flags.sum())
+            for table in spill.replay(flags):
+                writer.write(table)
+        if stats.rows_scored == 0:  # header-only input, or every row rejected
+            writer.write(
+                _empty_output(job, reader, out_passthrough, score_schema).empty_table()
+            )
+        writer.flush()  # a failed write fails the job before any output is committed
+        stats.rows_read = reader.rows_read
+    return stats
+
+
+def _empty_output(
+    job: ScoreJob, reader: BatchReader, out_passthrough: list[str], score: pa.Schema
+) -> pa.Schema:
+    """The output schema of a run that scored no row."""
+    import pyarrow as pa
+
+    fields = list(_empty_passthrough(reader, job.data)) if out_passthrough else []
+    return pa.schema(
+        ([pa.field(ROW_COLUMN, pa.int64())] if job.row_numbers else [])
+        + [f for f in fields if f.name in out_passthrough]
+        + list(score)
+    )
+
+
+class _Spill:
+    """Scored tables held on disk until the whole input's flags are known.
+
+    An Arrow IPC file in a temporary directory beside ``output`` (the system's
+    temporary directory for stdout), removed on exit. The p-values stay in memory
+    (8 bytes a row) for the Benjamini-Hochberg selection.
+    """
+
+    def __init__(self, output: str) -> None:
+        self._output = output
+        self._p: list[np.ndarray] = []
+        self._writer: Any = None
+        self._path = ""
+        self._dir: Any = None
+
+    def __enter__(self) -> _Spill:
+        parent = None
+        if self._output != "-":
+            parent = os.path.dirname(os.path.abspath(self._output))
+        self._dir = tempfile.TemporaryDirectory(prefix=".anomvae-spill-", dir=parent)
+        self._path = os.path.join(self._dir.name, "scored.arrow")
+        return self
+
+    def write(self, table: pa.Table, p_values: np.ndarray) -> None:
+        import pyarrow as pa
+
+        if self._writer is None:
+            self._writer = pa.ipc.new_file(self._path, table.schema)
+        self._writer.write_table(table)
+        self._p.append(p_values)
+
+    def p_values(self) -> np.ndarray:
+        import numpy as np
+
+        return np.concatenate(self._p)
+
+    def replay(self, flags: np.ndarray) -> Iterator[pa.Table]:
+        """The spilled tables again, in order, with their rows' final flags."""
+        import pyarrow as pa
+
+        from anomvae.batch import set_flags
+
+        self._writer.close()
+        self._writer = None
+        start = 0
+        # Read (copied), not memory-mapped: the writer thread may still hold a
+        # table when the file is closed.
+        with pa.OSFile(self._path, "rb") as source:
+            spilled = pa.ipc.open_file(source)
+            for i in range(spilled.num_record_batches):
+                table = pa.Table.from_batches([spilled.get_batch(i)])
+                yield set_flags(table, flags[start : start + table.num_rows])
+                start += table.num_rows
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._dir.cleanup()
