@@ -210,9 +210,10 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         report = json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "invalid"
+        ended = text.rstrip().endswith(("}", "]"))
+        what = "invalid" if ended else "truncated" if text.strip() else "empty"
         raise ReportError(
-            f"{shown}: not a run report: {what} JSON ({exc.msg} at line "
+            f"{shown}: not a run report: {what} JSON ({exc.msg}: line "
             f"{exc.lineno} column {exc.colno})"
         ) from None
     if not isinstance(report, dict):
