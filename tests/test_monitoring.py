@@ -173,9 +173,11 @@ def test_numeric_column_test_measures_the_median_shift_in_iqr_units() -> None:
     assert test.shift_iqr == pytest.approx(0.5 / 1.349, abs=0.05)
     assert test.p_value < 1e-10
     blank = numeric_column_test(train, [np.nan] * 5)
-    assert blank.p_value is None and blank.median_run is None
+    assert blank.p_value is None
+    assert blank.median_run is None
     constant = numeric_column_test([1.0] * 10, [2.0] * 10, train_iqr=0.0)
-    assert constant.shift_iqr is None and constant.median_shift == 1.0
+    assert constant.shift_iqr is None
+    assert constant.median_shift == 1.0
 
 
 def test_categorical_test_pools_rare_levels_and_lists_new_ones() -> None:
@@ -183,19 +185,22 @@ def test_categorical_test_pools_rare_levels_and_lists_new_ones() -> None:
     same = categorical_column_test(train, {"a": 610, "b": 290, "c": 100})
     assert same.p_value > 0.01
     assert same.cells == 4  # a, b, c and the pooled rare levels
-    assert same.new_rows == 0 and same.new_p_value == 1.0
+    assert same.new_rows == 0
+    assert same.new_p_value == 1.0
     recoded = categorical_column_test(train, {"A": 600, "b": 300, "c": 100})
     assert recoded.new_levels == {"A": 600}
     assert recoded.new_p_value < 1e-100
     assert recoded.p_value < 1e-10  # the known levels' shares moved as well
     assert recoded.shares[0]["level"] in ("a", "A")
     stray = categorical_column_test(train, {"a": 600, "b": 300, "c": 99, "z": 1})
-    assert stray.new_rows == 1 and stray.new_p_value > 0.5  # one row is no drift
+    assert stray.new_rows == 1
+    assert stray.new_p_value > 0.5
     # a truncated profile cannot tell new levels: they join the pooled cell
     cut = categorical_column_test(
         {"a": 600, "b": 300}, {"a": 50, "zz": 50}, train_other=100
     )
-    assert cut.new_p_value is None and cut.new_rows == 0
+    assert cut.new_p_value is None
+    assert cut.new_rows == 0
     assert cut.p_value < 1e-6
 
 
@@ -211,7 +216,8 @@ def test_new_level_test_keeps_its_level_on_a_column_with_many_rare_levels() -> N
         train, run = np.bincount(draws[:2000], minlength=3000), draws[2000:]
         train_levels = {str(i): int(c) for i, c in enumerate(train) if c}
         run_levels = {
-            str(k): int(v) for k, v in zip(*np.unique(run, return_counts=True))
+            str(k): int(v)
+            for k, v in zip(*np.unique(run, return_counts=True), strict=False)
         }
         test = categorical_column_test(train_levels, run_levels)
         with_new += test.new_rows > 0
@@ -286,7 +292,9 @@ def test_training_profile_is_deterministic_and_accepts_arrow_and_pandas() -> Non
 def test_column_profile_caps_levels_with_an_other_count() -> None:
     values = np.array([f"l{i % 50}" for i in range(1000)] + [None] * 7, dtype=object)
     col = ColumnProfile.from_values("c", values, max_levels=10)
-    assert len(col.levels) == 10 and col.other == 800 and col.blank == 7
+    assert len(col.levels) == 10
+    assert col.other == 800
+    assert col.blank == 7
 
 
 # --------------------------------------------------------------- monitor
@@ -413,7 +421,8 @@ def test_monitor_without_calibration_or_with_contamination_skips_score_tests() -
     bare.update(rows, scores)
     result = bare.finish()
     assert result["calibration"] == "uncalibrated"
-    assert result["flag_count_test"] is None and result["score_drift"] is None
+    assert result["flag_count_test"] is None
+    assert result["score_drift"] is None
     assert result["flags"] == int(np.sum(scores > cal.threshold))
     contaminated = CalibrationReference(cal.scores, cal.threshold, "contamination")
     m = RunMonitor(profile, contaminated)
@@ -451,7 +460,8 @@ def test_calibration_reference_from_a_fitted_calibrator() -> None:
     ).fit(X)
     ref = CalibrationReference.from_calibrator(calibrator)
     assert ref.threshold == calibrator.threshold_
-    assert ref.target_fpr == 0.05 and ref.method == "fpr"
+    assert ref.target_fpr == 0.05
+    assert ref.method == "fpr"
     np.testing.assert_array_equal(ref.scores, calibrator.calibration_scores_)
     s = -calibrator.score_samples(X[:500])
     checks = score_checks(ref.scores, ref.threshold, s)
@@ -482,10 +492,12 @@ def test_report_is_strict_json_and_reads_back(tmp_path: Path) -> None:
     path = _report(tmp_path)
     report = read_report(path)
     assert report["report_version"] == 1
-    assert report["status"] == "ok" and report["exit_code"] == 0
+    assert report["status"] == "ok"
+    assert report["exit_code"] == 0
     assert report["input"] == {"path": "<stdin>"}
     row = history_row(report, str(path))
-    assert row["rows"] == 1000 and row["alarm"] is False
+    assert row["rows"] == 1000
+    assert row["alarm"] is False
     assert row["expected_rate"] == pytest.approx(10 / 1001)
 
 
@@ -498,7 +510,8 @@ def test_failed_run_still_gets_a_report() -> None:
         status="error",
         error="model.anomvae: no such file",
     )
-    assert report["alarm"] is False and report["columns"] == []
+    assert report["alarm"] is False
+    assert report["columns"] == []
     assert history_row(report)["flag_rate"] is None
     with pytest.raises(ValueError, match="status must be one of"):
         make_report(None, started="", finished="", exit_code=0, status="fine")
@@ -539,8 +552,10 @@ def test_input_fingerprint_hashes_small_files_whole_and_large_ones_at_the_ends(
     small.write_bytes(b"x0,x1\n1,2\n")
     fp = input_fingerprint(small)
     expected = hashlib.sha256((10).to_bytes(8, "little") + b"x0,x1\n1,2\n")
-    assert fp["sha256"] == expected.hexdigest() and fp["hashed"] == "full"
-    assert fp["bytes"] == 10 and fp["modified"].endswith("Z")
+    assert fp["sha256"] == expected.hexdigest()
+    assert fp["hashed"] == "full"
+    assert fp["bytes"] == 10
+    assert fp["modified"].endswith("Z")
     big = tmp_path / "big.bin"
     data = bytearray(np.random.default_rng(0).bytes(5 << 20))
     big.write_bytes(bytes(data))
@@ -551,7 +566,8 @@ def test_input_fingerprint_hashes_small_files_whole_and_large_ones_at_the_ends(
     big.write_bytes(bytes(data))
     assert input_fingerprint(big)["sha256"] != head_tail["sha256"]
     both = input_fingerprint([small, big])
-    assert both["bytes"] == 10 + (5 << 20) and len(both["files"]) == 2
+    assert both["bytes"] == 10 + (5 << 20)
+    assert len(both["files"]) == 2
 
 
 # ------------------------------------------------- guarantees (simulation)
@@ -579,3 +595,49 @@ def test_alarm_power_at_ten_thousand_rows(scenario: str) -> None:
         "blank": "x0:blank",
     }[scenario]
     assert result.test_rates[column] >= 0.9  # and it is the moved column that fires
+
+
+def test_monitoring_imports_neither_torch_nor_the_cli_nor_the_detectors() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, anomvae.monitoring, anomvae.monitoring.report; "
+        "bad = [m for m in ('torch', 'pandas', 'anomvae.cli', 'anomvae.base', "
+        "'anomvae.detectors') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_flag_count_is_one_sided_for_thresholds_between_calibration_scores() -> None:
+    rng = np.random.default_rng(9)
+    cal = rng.normal(size=999)
+    # an EVT-like threshold far above every calibration score expects ~no flags:
+    # a two-sided Beta-Binomial(n, 1, m) test would call 0 flags "too few"
+    far = flag_count_test(0, 1_000_000, cal, 10.0)
+    assert far.alternative == "greater"
+    assert far.p_lower < 0.01 < far.p_value == 1.0
+    # ties at the threshold: one-sided as well
+    tied = flag_count_test(5, 1000, np.r_[cal, [cal[0]] * 3], cal[0])
+    assert tied.alternative == "greater"
+    exact = flag_count_test(5, 1000, cal, conformal_threshold(cal, 0.01))
+    assert exact.alternative == "two-sided"
+
+
+def test_monitor_memory_stays_flat_and_it_pickles_for_dask() -> None:
+    import pickle
+
+    profile, cal = _setup()
+    rng = np.random.default_rng(10)
+    monitor = RunMonitor(profile, cal, sample_size=2000, source="part-0")
+    for _ in range(30):
+        rows, scores = _run(rng, 3000)
+        monitor.update(rows, scores)
+        kept = sum(chunk[0].size for chunk in monitor._chunks)
+        assert kept <= 2 * 2000 + 2000  # at most twice the sample, plus one batch
+    clone = pickle.loads(pickle.dumps(monitor))
+    assert clone.finish() == monitor.finish()
+    assert clone.finish()["sample"] == {"rows": 2000, "capacity": 2000}

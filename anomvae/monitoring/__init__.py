@@ -9,9 +9,10 @@ stated.
 =======================  ==============================================================
 module                   what it holds
 =======================  ==============================================================
-:mod:`.checks`           the tests as pure functions: Beta-Binomial flag count, score
-                         KS, column tests, Holm's step; :func:`score_checks` on bare
-                         score arrays
+:mod:`.checks`           the score tests as pure functions: Beta-Binomial flag count,
+                         score KS, Holm's step; :func:`score_checks` on bare scores
+:mod:`.columns`          the column tests: KS and median shift, chi-square and new
+                         levels, blank rate
 :mod:`.profile`          :class:`TrainingProfile`: what a model file stores about its
                          training columns (plain data + float64 samples, no pickle)
 :mod:`.monitor`          :class:`RunMonitor`: exact counts and a bounded, mergeable,
@@ -30,7 +31,8 @@ rows (for the score tests) and with the training rows (for the column tests).
 * **Flag count** (:func:`flag_count_test`): the number of run scores above the
   conformal threshold :math:`t = s_{(k)}` is exactly
   :math:`\mathrm{BetaBinomial}(n, m + 1 - k, k)` over calibration draws, two-sided
-  p-value :math:`\min(1, 2\min(\text{tails}))`.
+  p-value :math:`\min(1, 2\min(\text{tails}))` (one-sided, too many flags, for a
+  threshold that is not a calibration score).
 * **Score drift** (:func:`score_drift_test`): two-sample KS of the calibration
   scores against (a sample of) the run's scores.
 * **Columns**: numbers, KS against the stored training sample (and the median's
@@ -73,8 +75,9 @@ field                    meaning
                          ``n_calibration``, ``a``, ``b``, ``expected_rate``,
                          ``expected``, ``observed_rate``, ``p_lower``
                          (:math:`P(X\le x)`), ``p_upper`` (:math:`P(X\ge x)`),
-                         ``p_value`` (two-sided), ``naive_p_value`` (Binomial,
-                         for comparison; not used)
+                         ``alternative`` (``"two-sided"`` when the threshold is
+                         one calibration score, else ``"greater"``), ``p_value``,
+                         ``naive_p_value`` (Binomial, for comparison; not used)
 ``score_drift``          KS of run scores vs calibration scores: ``statistic``,
                          ``p_value``, ``location``, ``direction`` (``"higher"``:
                          run scores larger), ``n_calibration``, ``n_scores``,
@@ -123,20 +126,22 @@ True
 from __future__ import annotations
 
 from anomvae.monitoring.checks import (
-    BlankRateTest,
-    CategoricalDrift,
     FlagCountTest,
-    NumericDrift,
     ScoreDriftTest,
-    blank_rate_test,
     calibration_rank,
-    categorical_column_test,
     flag_count_test,
     holm_adjust,
-    new_level_p_value,
-    numeric_column_test,
     score_checks,
     score_drift_test,
+)
+from anomvae.monitoring.columns import (
+    BlankRateTest,
+    CategoricalDrift,
+    NumericDrift,
+    blank_rate_test,
+    categorical_column_test,
+    new_level_p_value,
+    numeric_column_test,
 )
 from anomvae.monitoring.monitor import (
     DEFAULT_ALPHA,

@@ -26,12 +26,14 @@ from anomvae.monitoring._columns import (
     source_key,
 )
 from anomvae.monitoring.checks import (
-    blank_rate_test,
-    categorical_column_test,
     flag_count_test,
     holm_adjust,
-    numeric_column_test,
     score_drift_test,
+)
+from anomvae.monitoring.columns import (
+    blank_rate_test,
+    categorical_column_test,
+    numeric_column_test,
 )
 
 if TYPE_CHECKING:

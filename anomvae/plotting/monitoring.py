@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+#: Smaller p-values are drawn at this floor (they underflow to 0 anyway).
+P_FLOOR = 1e-16
+
+
 def _when(started: str) -> dt.datetime:
     return dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
 
@@ -28,7 +32,8 @@ def plot_monitoring_history(
     calibration expects (dashed). Bottom panel: the smallest Holm-adjusted p-value
     of the run's drift tests on a log scale, with the alarm level ``alpha``
     (dotted): points below it are runs whose alarm fired, drawn as red crosses in
-    both panels. Failed runs are grey ticks on the time axis.
+    both panels; p-values below :data:`P_FLOOR` are drawn at it. Failed runs are
+    grey lines across the time axis.
 
     Parameters
     ----------
@@ -72,20 +77,21 @@ def plot_monitoring_history(
     tested = [i for i in done if rows[i]["min_adjusted_p"] is not None]
     p = np.array([rows[i]["min_adjusted_p"] for i in tested], dtype=float)
     bottom.semilogy(
-        [when[i] for i in tested], np.maximum(p, 1e-300), marker="o", label="drift"
+        [when[i] for i in tested], np.maximum(p, P_FLOOR), marker="o", label="drift"
     )
     level = alpha or next((r["alpha"] for r in rows if r.get("alpha")), None) or 0.01
     bottom.axhline(level, color="black", linestyle=":", label=f"alarm level {level:g}")
     if alarm:
         bottom.plot(
             [when[i] for i in alarm],
-            [max(rows[i]["min_adjusted_p"] or 1e-300, 1e-300) for i in alarm],
+            [max(rows[i]["min_adjusted_p"] or 0.0, P_FLOOR) for i in alarm],
             "rx",
             markersize=10,
         )
     for i in failed:
         for ax in (top, bottom):
             ax.axvline(when[i], color="grey", alpha=0.4)
+    bottom.set_ylim(P_FLOOR / 3, 3.0)
     bottom.set_ylabel("smallest adjusted p-value")
     bottom.set_xlabel("run started (UTC)")
     bottom.legend(loc="best")
