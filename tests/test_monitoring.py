@@ -641,3 +641,24 @@ def test_monitor_memory_stays_flat_and_it_pickles_for_dask() -> None:
     clone = pickle.loads(pickle.dumps(monitor))
     assert clone.finish() == monitor.finish()
     assert clone.finish()["sample"] == {"rows": 2000, "capacity": 2000}
+
+
+def test_rows_rejected_for_a_blank_cell_count_in_the_blank_test() -> None:
+    """Until blanks are scored, a column that goes blank shows up as rejects."""
+    profile, cal = _setup()
+    rows, scores = _run(np.random.default_rng(11), 1000)
+    monitor = RunMonitor(profile, cal)
+    monitor.update(rows, scores)
+    monitor.update(
+        {k: v[:0] for k, v in rows.items()},
+        scores[:0],
+        rejected=4000,
+        rejected_blanks={"x1": 4000},
+    )
+    result = monitor.finish()
+    assert result["rows_read"] == 5000
+    assert result["rows_rejected"] == 4000
+    x1 = next(c for c in result["columns"] if c["name"] == "x1")
+    assert x1["blank"]["run_blank"] == 4000
+    assert x1["blank"]["run_n"] == 5000
+    assert result["fired"][0]["test"] == "x1:blank"

@@ -87,7 +87,9 @@ field                    meaning
                          ``name``, ``kind``, ``test`` and ``p_value`` (its smallest
                          raw p-value), ``adjusted_p`` (smallest Holm-adjusted),
                          ``blank`` (``train_blank``, ``train_n``, ``run_blank``,
-                         ``run_n``, ``train_rate``, ``run_rate``, ``p_value``),
+                         ``run_n``, ``train_rate``, ``run_rate``, ``p_value``;
+                         the run's counts include rows rejected for a blank cell
+                         in this column),
                          ``numeric`` (``median_train``, ``median_run``,
                          ``median_shift``, ``shift_iqr``, KS ``statistic`` and
                          ``p_value``, ``n_train``, ``n_run``) or ``categorical``

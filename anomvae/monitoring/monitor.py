@@ -204,6 +204,7 @@ class RunMonitor:
         self.exceedances = 0  # scores > threshold, what the flag-count test counts
         self.n_scores = 0
         self.blank = {c.name: 0 for c in cols}
+        self.rejected_blanks = {c.name: 0 for c in cols}
         self.levels: dict[str, dict[str, int]] = {n: {} for n in self._categorical}
         self.unlisted = dict.fromkeys(self._categorical, 0)
         self._n_new = dict.fromkeys(self._categorical, 0)
@@ -225,6 +226,7 @@ class RunMonitor:
         *,
         rows: ArrayLike | None = None,
         rejected: int = 0,
+        rejected_blanks: Mapping[str, int] | None = None,
     ) -> None:
         """Add one batch of scored rows.
 
@@ -244,9 +246,16 @@ class RunMonitor:
             come in any order, or partitions are merged.
         rejected : int, default=0
             Rows of this batch rejected before scoring (not in ``columns``).
+        rejected_blanks : mapping of str to int, optional
+            Of those, the rows rejected for a blank cell, per column (the reader's
+            rejects). They count in the column's blank-rate test as blank rows, so
+            a column that goes blank alarms even when its rows are skipped.
         """
         n = self._batch_size(columns, scores, flags)
         self.rows_rejected += int(rejected)
+        for name, count in (rejected_blanks or {}).items():
+            if name in self.rejected_blanks:
+                self.rejected_blanks[name] += int(count)
         if n == 0:
             return
         row_numbers = (
@@ -403,6 +412,7 @@ class RunMonitor:
             setattr(self, attr, getattr(self, attr) + getattr(other, attr))
         for name in self.blank:
             self.blank[name] += other.blank[name]
+            self.rejected_blanks[name] += other.rejected_blanks[name]
         for name in self._categorical:
             self._add_levels(name, other.levels[name])
             self.unlisted[name] += other.unlisted[name]
@@ -501,8 +511,12 @@ class RunMonitor:
         out = []
         for col in self.profile.columns:
             filled = self.rows_scored - self.blank[col.name]
+            skipped = self.rejected_blanks[col.name]
             blank = blank_rate_test(
-                col.blank, col.n, self.blank[col.name], self.rows_scored
+                col.blank,
+                col.n,
+                self.blank[col.name] + skipped,
+                self.rows_scored + skipped,
             )
             entry: dict[str, Any] = {"name": col.name, "kind": col.kind}
             tests = {"blank": blank.p_value}
