@@ -204,6 +204,7 @@ def test_categorical_test_pools_rare_levels_and_lists_new_ones() -> None:
     assert cut.p_value < 1e-6
 
 
+@pytest.mark.slow
 def test_new_level_test_keeps_its_level_on_a_column_with_many_rare_levels() -> None:
     """Zipf-distributed levels: new levels appear in many null runs, yet the union
     bound rejects at most alpha of them (1,000 runs: MC sd 0.3 points at 1 %)."""
