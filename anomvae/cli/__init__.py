@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("fit", "score", "evaluate", "calibrate", "info", "export", "datasets")
+COMMANDS = ("fit", "score", "evaluate", "calibrate", "info", "export", "datasets", "monitor")
 
 app = typer.Typer(
     name="anomvae",

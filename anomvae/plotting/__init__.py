@@ -29,6 +29,7 @@ from anomvae.plotting.latent import (
     plot_latent_kl,
     plot_latent_map,
 )
+from anomvae.plotting.monitoring import plot_monitoring_history
 from anomvae.plotting.scores import (
     plot_precision_recall,
     plot_roc,
@@ -49,6 +50,7 @@ __all__ = [
     "plot_latent_kl",
     "plot_latent_map",
     "plot_latent_traversal",
+    "plot_monitoring_history",
     "plot_precision_recall",
     "plot_reconstructions",
     "plot_roc",
