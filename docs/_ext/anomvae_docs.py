@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import logging as logging_std
 import re
 import reprlib
 import shutil
@@ -40,7 +39,6 @@ from sphinx.application import Sphinx
 from sphinx.errors import PycodeError
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
-from sphinx.util.logging import get_node_location
 from sphinx.util.nodes import make_refnode
 
 logger = logging.getLogger(__name__)
@@ -461,67 +459,52 @@ def resolve_short_reference(app: Sphinx, env: Any, node: Any, contnode: Any) -> 
     return None
 
 
-# ----------------------------------------------------------- known docstring bugs
+# ------------------------------------------------------------ docstring patches
 
 
-class KnownIssues(logging_std.Filter):
-    """Turn the warnings listed in ``anomvae_known_warnings`` into notes.
+def patch_docstring(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """Apply ``anomvae_docstring_patches`` before numpydoc reads the docstring.
 
-    Each entry is ``(where, message, fix)``: substrings of the warning's location
-    and message, and what fixes it. The list is for docstring bugs in code that
-    is owned elsewhere; every entry that no longer matches anything is reported
-    at the end of the build (as a warning, so the list cannot go stale).
+    Each entry is ``(name, old, new)``: in the docstring of the object documented
+    as ``name`` (or any name ending with ``.`` + ``name``), replace the text
+    ``old`` by ``new``. It is for docstring bugs in code owned elsewhere, so the
+    site is right while the fix waits; fix the source, then delete the entry.
     """
-
-    def __init__(self, app: Sphinx) -> None:
-        super().__init__()
-        self.app = app
-        self.seen: set[int] = set()
-
-    def filter(self, record: logging_std.LogRecord) -> bool:
-        if record.levelno < logging_std.WARNING:
-            return True
-        location = getattr(record, "location", None)
-        if location is not None and not isinstance(location, (str, tuple)):
-            location = get_node_location(location)
-        where = f"{location} {getattr(record, 'docname', '')}"
-        message = record.getMessage()
-        for i, (place, text, _fix) in enumerate(self.app.config.anomvae_known_warnings):
-            if place in where and text in message:
-                self.seen.add(i)
-                return False
-        return True
-
-
-def install_known_issues(app: Sphinx) -> None:
-    known = KnownIssues(app)
-    app._anomvae_known = known  # type: ignore[attr-defined]
-    for handler in logging_std.getLogger("sphinx").handlers:
-        handler.filters.insert(0, known)
+    patches = app.config.anomvae_docstring_patches
+    if not patches:
+        return
+    text = "\n".join(lines)
+    changed = False
+    for i, (target, old, new) in enumerate(patches):
+        if (name == target or name.endswith("." + target)) and old in text:
+            text = text.replace(old, new)
+            app._anomvae_patched.add(i)  # type: ignore[attr-defined]
+            changed = True
+    if changed:
+        lines[:] = text.split("\n")
 
 
 def note_full_read(app: Sphinx, env: Any, docnames: list[str]) -> None:
-    """Stale entries can only be told apart on a build that reads every page."""
+    """Stale patches can only be told apart on a build that reads every page."""
     app._anomvae_full_read = set(docnames) >= set(env.found_docs)  # type: ignore[attr-defined]
 
 
-def report_known_issues(app: Sphinx, exception: BaseException | None) -> None:
-    known = getattr(app, "_anomvae_known", None)
-    if known is None or exception is not None:
+def report_patches(app: Sphinx, exception: BaseException | None) -> None:
+    if exception is not None:
         return
-    entries = app.config.anomvae_known_warnings
-    for i, (place, text, fix) in enumerate(entries):
-        if i in known.seen:
+    for i, (target, old, new) in enumerate(app.config.anomvae_docstring_patches):
+        if i in app._anomvae_patched:  # type: ignore[attr-defined]
             logger.info(
-                "anomvae_docs: known docstring issue in %s: %s (fix: %s)",
-                place,
-                text,
-                fix,
+                "anomvae_docs: patched the docstring of %s: %r -> %r", target, old, new
             )
         elif getattr(app, "_anomvae_full_read", False):
             logger.warning(
-                "anomvae_known_warnings entry no longer occurs, remove it from conf.py: %r",
-                (place, text),
+                "anomvae_docstring_patches: %r no longer occurs in %s; remove the entry "
+                "from docs/conf.py",
+                old,
+                target,
             )
 
 
@@ -543,10 +526,12 @@ def setup(app: Sphinx) -> dict[str, Any]:
         "mathml", (_visit_math, None), (_visit_displaymath, None)
     )
     app.add_config_value("anomvae_api_modules", [], "env")
-    app.add_config_value("anomvae_known_warnings", [], "env")
-    app.connect("config-inited", lambda app, config: install_known_issues(app))
+    app.add_config_value("anomvae_docstring_patches", [], "env")
+    app._anomvae_patched = set()  # type: ignore[attr-defined]
+    # Before numpydoc (priority 500), which rewrites the lines into reST.
+    app.connect("autodoc-process-docstring", patch_docstring, priority=100)
     app.connect("env-before-read-docs", note_full_read)
-    app.connect("build-finished", report_known_issues)
+    app.connect("build-finished", report_patches)
     app.connect("builder-inited", generate)
     app.connect("autodoc-skip-member", skip_foreign_member)
     app.connect("autodoc-process-bases", public_bases)
