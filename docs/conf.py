@@ -81,6 +81,7 @@ autosummary_generate = False  # anomvae_docs writes the pages from __all__
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_inherit_docstrings = True
+toc_object_entries_show_parents = "hide"  # "On this page": fit(), not VAEDetector.fit()
 numpydoc_show_class_members = False  # autodoc ``:members:`` lists them
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -93,7 +94,8 @@ html_math_renderer = "mathml"
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"anomvae {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["anomvae.css"]
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False

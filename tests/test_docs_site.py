@@ -165,6 +165,15 @@ def test_the_site_has_the_expected_sections(pages: dict[Path, Page]) -> None:
         assert expected in names, f"{expected} missing from the built site"
 
 
+def test_notebooks_show_their_plots(pages: dict[Path, Page]) -> None:
+    notebooks = sorted((SITE.parents[2] / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        page = pages[SITE / "notebooks" / f"{notebook.stem}.html"]
+        images = [link for link in page.links if "_images/" in link]
+        assert images, f"{page.name} shows none of the notebook's committed plots"
+
+
 def test_every_page_has_main_content(pages: dict[Path, Page]) -> None:
     problems = []
     for page in pages.values():

@@ -349,18 +349,31 @@ def skip_foreign_member(
 def public_bases(
     app: Sphinx, name: str, obj: Any, options: Any, bases: list[Any]
 ) -> None:
-    """Show only bases a reader can look up: anomvae's private classes are left out."""
-    public = set(app.config.anomvae_api_modules)
-    bases[:] = [
-        b
-        for b in bases
-        if not _is_anomvae(getattr(b, "__module__", None))
-        or any(
-            getattr(sys.modules.get(m), "__all__", ())
-            and b.__name__ in sys.modules[m].__all__
-            for m in public
-        )
-    ]
+    """Show bases a reader can look up: anomvae's private classes give way to theirs.
+
+    ``VAEDetector(BaseAutoencoderDetector)`` shows the scikit-learn classes that
+    ``BaseAutoencoderDetector`` derives from instead of the private class.
+    """
+    public = {
+        n
+        for m in app.config.anomvae_api_modules
+        for n in getattr(sys.modules.get(m), "__all__", ())
+    }
+
+    def visible(base: Any) -> list[Any]:
+        if (
+            not _is_anomvae(getattr(base, "__module__", None))
+            or base.__name__ in public
+        ):
+            return [base]
+        return [b for parent in base.__bases__ for b in visible(parent)]
+
+    shown: list[Any] = []
+    for base in bases:
+        for b in visible(base):
+            if b not in shown and b is not object:
+                shown.append(b)
+    bases[:] = shown or [object]
 
 
 # --------------------------------------------------------- cross-reference hooks
