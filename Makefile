@@ -33,7 +33,7 @@ test: lint
 # --keep-going) and every cross-reference must resolve (-n). Offline; no notebook is
 # executed. docs/README.md describes the layout.
 docs: $(STAMP)
-	$(PY) -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going -n -q -b html -d docs/_build/doctrees docs docs/_build/html
 
 # Screenshots of three pages with headless Chromium (/usr/bin/chromium) into docs/_screenshots/.
 docs-screenshots: docs

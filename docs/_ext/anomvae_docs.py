@@ -36,7 +36,7 @@ from docutils import nodes
 from docutils.utils.math.latex2mathml import tex2mathml
 from numpydoc.docscrape import NumpyDocString
 from sphinx.application import Sphinx
-from sphinx.errors import PycodeError
+from sphinx.errors import ExtensionError, PycodeError
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 from sphinx.util.nodes import make_refnode
@@ -179,11 +179,17 @@ def generate_api(modules: list[str], written: set[Path]) -> list[str]:
     """One page per module in ``modules`` and per name in its ``__all__``."""
     pages = []
     for module in modules:
-        mod = importlib.import_module(module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as err:
+            raise ExtensionError(
+                f"anomvae_api_modules in docs/conf.py lists {module}, which cannot be "
+                f"imported ({err}); update the list when a module moves"
+            ) from err
         names = list(getattr(mod, "__all__", None) or [])
         if not names:
-            raise RuntimeError(
-                f"{module} has no __all__; the API reference lists __all__"
+            raise ExtensionError(
+                f"{module} has no __all__; the API reference documents __all__"
             )
         for name in names:
             obj = getattr(mod, name)
