@@ -105,8 +105,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
     detector : estimator with ``fit`` and ``score_samples``
         Any outlier detector (higher ``score_samples`` = more normal): anomvae's,
         or scikit-learn's such as :class:`~sklearn.ensemble.IsolationForest`.
-    method : {"fpr", "conformal", "evt", "contamination", "f1", "precision"}, \
-            default="fpr"
+    method : {"fpr", "conformal", "evt", "contamination", "f1", "precision"}, default="fpr"
         ``"fpr"``: conformal quantile of the calibration scores,
         :math:`\mathbb{E}[\mathrm{FPR}] \le` ``target_fpr``
         (:func:`conformal_threshold`). ``"conformal"``: flag rows whose conformal
@@ -157,7 +156,7 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
         JSON-serialisable facts: method, target, rows, threshold, guarantee, and
         the fitted tail (``"evt"``) or achieved F1 / precision / recall.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` had string column names.
 
     See Also

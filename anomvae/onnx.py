@@ -15,7 +15,7 @@ The graph is traced from :class:`ScoringModule`, whose ``forward`` calls
 :func:`anomvae.scoring.anomaly_scores` itself: there is no second implementation of
 any score to drift out of step. The Monte Carlo scores (``"elbo"``, ``"iw_nll"``,
 ``"recon_prob"``) use the detector's fixed draws ``eps`` (see
-:meth:`~anomvae.detectors.BaseAutoencoderDetector._eps`), which become a constant of
+:meth:`~anomvae.detectors.BaseAutoencoderDetector._draws`), which become a constant of
 the graph, so the exported scores are as deterministic as the detector's.
 
 Precision: the network was trained in float32, so a float32 graph carries its

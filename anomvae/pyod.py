@@ -2,16 +2,16 @@
 
 PyOD's conventions differ from scikit-learn's, and :class:`PyODAdapter` translates:
 
-=========================  ==================================  =====================
-quantity                   anomvae / scikit-learn              PyOD (this adapter)
-=========================  ==================================  =====================
-anomaly score              ``anomaly_score`` (higher = worse)  ``decision_function``
+=========================  ===================================  =====================
+quantity                   anomvae / scikit-learn               PyOD (this adapter)
+=========================  ===================================  =====================
+anomaly score              ``anomaly_score`` (higher = worse)   ``decision_function``
                            ``score_samples`` (higher = normal)
-labels                     ``predict``: +1 normal, -1 anomaly  ``predict``: 0 / 1
-training scores            (recomputed on demand)              ``decision_scores_``
-threshold                  ``offset_`` on ``score_samples``    ``threshold_`` on the
-                                                               anomaly score
-=========================  ==================================  =====================
+labels                     ``predict``: +1 normal, -1 anomaly   ``predict``: 0 / 1
+training scores            (recomputed on demand)               ``decision_scores_``
+threshold                  ``offset_`` on ``score_samples``     ``threshold_`` on the
+                                                                anomaly score
+=========================  ===================================  =====================
 
 With it, anomvae models take part in PyOD's score combination
 (:mod:`pyod.models.combination`), its ensembles (LSCP, SUOD, FeatureBagging) and its

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from anomvae.cli import app
-from anomvae.cli.monitor import EXIT_DRIFT, render_table
+from anomvae.cli.common import EXIT_DRIFT
+from anomvae.cli.monitor import render_table
 from anomvae.io import TEMP_SUFFIX
 from anomvae.monitoring import (
     CalibrationReference,

@@ -9,6 +9,7 @@ module             what it holds
 :mod:`.calibrate`  ``anomvae calibrate DATA -m MODEL``
 :mod:`.info`       ``anomvae info MODEL``
 :mod:`.export`     ``anomvae export MODEL -o model.onnx``
+:mod:`.monitor`    ``anomvae monitor REPORT...``: the history of run reports
 :mod:`.datasets`   ``anomvae datasets list|export``
 :mod:`.data`       whole-file reading for fit/calibrate, feature choice, labels
 :mod:`.options`    option types, parsers and the options commands share
@@ -35,6 +36,7 @@ from anomvae._version import __version__
 from anomvae.cli.common import (
     EXIT_ANOMALIES,
     EXIT_CODES_HELP,
+    EXIT_DRIFT,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -44,6 +46,7 @@ from anomvae.cli.common import (
 
 __all__ = [
     "EXIT_ANOMALIES",
+    "EXIT_DRIFT",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -54,7 +57,16 @@ __all__ = [
 ]
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("fit", "score", "evaluate", "calibrate", "info", "export", "datasets", "monitor")
+COMMANDS = (
+    "fit",
+    "score",
+    "evaluate",
+    "calibrate",
+    "info",
+    "export",
+    "monitor",
+    "datasets",
+)
 
 app = typer.Typer(
     name="anomvae",

@@ -26,6 +26,7 @@ from anomvae.reporting import Reporter, utc_now
 __all__ = [
     "EXIT_ANOMALIES",
     "EXIT_CODES_HELP",
+    "EXIT_DRIFT",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -50,6 +51,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # data, model or output error
 EXIT_USAGE = 2  # bad command line (click/typer use 2 as well)
 EXIT_ANOMALIES = 3  # score --fail-on-anomalies found some
+EXIT_DRIFT = 4  # score --fail-on-drift: the run report's drift alarm fired
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
@@ -62,6 +64,8 @@ Exit codes:
   1    data, model or output error (one line on stderr says what and where)
   2    usage error (unknown option, bad value)
   3    anomalies found (only with score --fail-on-anomalies)
+  4    drift: the run is out of line with the model's calibration (only with
+       score --fail-on-drift; the output is written)
   130  interrupted (Ctrl-C), 143 terminated (SIGTERM)
 Outputs and model files are written to a temporary file and renamed at the end:
 a failed or killed run leaves the previous file (or none), never a partial one."""

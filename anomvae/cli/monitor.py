@@ -18,11 +18,7 @@ from anomvae.cli.common import (
 )
 from anomvae.cli.options import Quiet, Verbose
 
-__all__ = ["EXIT_DRIFT", "find_reports", "monitor", "register", "render_table"]
-
-#: ``score --fail-on-drift``: the run's drift alarm fired (the output is written).
-#: To move to :mod:`anomvae.cli.common` with the other exit codes.
-EXIT_DRIFT = 4
+__all__ = ["find_reports", "monitor", "register", "render_table"]
 
 _GLOB_CHARS = frozenset("*?[")
 

@@ -62,7 +62,7 @@ def blank_rate_test(
     :math:`\min(1, 2\min(P(X \le x), P(X \ge x)))` (as :func:`flag_count_test`;
     scipy's minimum-likelihood variant costs ten times more). A column never
     blank in training and blank in :math:`r` of :math:`n` run rows gets
-    :math:`p = 2inom{n}{r}/inom{N+n}{r}`: any sizeable blank run alarms.
+    :math:`p = 2\binom{n}{r}/\binom{N+n}{r}`: any sizeable blank run alarms.
 
     Examples
     --------

@@ -153,7 +153,7 @@ def plot_reconstructions(
     Returns
     -------
     matplotlib.figure.Figure
-        Three rows: input, reconstruction, |error| (inputs and reconstructions
+        Three rows: input, reconstruction, ``|error|`` (inputs and reconstructions
         share a grey scale, the errors run from 0 to their maximum).
     """
     shape = _image_shape(detector, image_shape, X)
