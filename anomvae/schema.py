@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -336,6 +336,30 @@ class TableSchema:
             }
             for c in self.columns
         ]
+
+    def with_numeric_scaling(
+        self, center: Sequence[float], scale: Sequence[float]
+    ) -> TableSchema:
+        """A copy whose numeric columns (in order) use the given standardisation,
+        e.g. that of an :class:`anomvae.preprocessing.Scaler` fitted on the same
+        rows, so a numeric-only model's inputs stay bit-identical to the scaler's.
+
+        Examples
+        --------
+        >>> schema = TableSchema.infer(pd.DataFrame({"a": [1.0, 3.0]}))
+        >>> schema.with_numeric_scaling([0.0], [2.0]).columns[0].scale
+        2.0
+        """
+        numeric = [i for i, c in enumerate(self.columns) if c.kind == "numeric"]
+        if len(center) != len(numeric) or len(scale) != len(numeric):
+            raise ValueError(
+                f"need {len(numeric)} centers and scales, got {len(center)} and "
+                f"{len(scale)}"
+            )
+        cols = list(self.columns)
+        for k, i in enumerate(numeric):
+            cols[i] = replace(cols[i], center=float(center[k]), scale=float(scale[k]))
+        return TableSchema(tuple(cols))
 
     @classmethod
     def infer(
@@ -723,13 +747,13 @@ def invert_transform(t: np.ndarray, transform: str) -> np.ndarray:
 def _numeric_column(common: dict[str, Any], x: np.ndarray, option: str) -> ColumnSchema:
     transform = _choose_transform(x, option)
     t = apply_transform(x, transform)
-    # Mean and sd of t / max|t|, scaled back: no overflow for values near 1e308.
-    biggest = float(np.abs(t).max())
-    if biggest > 0.0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        center, scale = float(t.mean()), float(t.std())
+    if not (math.isfinite(center) and math.isfinite(scale)):
+        # Values near 1e308: the mean and sd of t / max|t|, scaled back.
+        biggest = float(np.abs(t).max())
         u = t / biggest
         center, scale = float(u.mean()) * biggest, float(u.std()) * biggest
-    else:
-        center, scale = 0.0, 0.0
     if not (math.isfinite(scale) and scale > 1e-12 * (1.0 + abs(center))):
         scale = 1.0
     return ColumnSchema(
