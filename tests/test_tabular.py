@@ -488,3 +488,66 @@ def test_explanations_of_rare_levels_quote_the_raw_value():
     assert reasons[0, 0] == (
         "c='r2' (a rare level; p=0.01 for rare levels given the rest of the row)"
     )
+
+
+# ---------------------------------------------------------------- the pieces together
+def _joint_table(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    z = rng.normal(size=n)
+    proto = np.where(z > 0.5, "udp", np.where(z < -0.5, "icmp", "tcp")).astype(object)
+    return pd.DataFrame(
+        {
+            "proto": proto,
+            "bytes": np.round(np.exp(8 + 2 * z + 0.3 * rng.normal(size=n))),
+            "flag": (z + 0.3 * rng.normal(size=n) > 0).astype(object),
+            "tsh": np.where(
+                proto == "icmp", np.nan, 2 * z + 5 + 0.2 * rng.normal(size=n)
+            ),
+        }
+    )
+
+
+def test_a_small_joint_vae_trained_on_cell_nll_flags_odd_cells():
+    from anomvae.models import make_mlp
+
+    rng = np.random.default_rng(0)
+    enc = TableEncoder(TableSchema.infer(_joint_table(rng, 2000)))
+    lay = enc.layout
+    encoded = enc.encode(_joint_table(rng, 2000))
+    x, targets = torch.tensor(encoded.inputs), encoded.targets()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = make_mlp((lay.n_inputs, 16, 4), "relu", last_activation=False)
+        decoder = make_mlp((2, 16, lay.n_outputs), "relu", last_activation=False)
+        encoder, decoder = encoder.double(), decoder.double()
+        logvar = torch.zeros(len(lay.numeric_columns), dtype=torch.float64)
+        logvar.requires_grad_(True)
+        params = [*encoder.parameters(), *decoder.parameters(), logvar]
+        opt = torch.optim.Adam(params, lr=5e-3)
+        for _ in range(150):
+            idx = torch.randint(0, len(x), (128,))
+            h = encoder(x[idx])
+            mu, lv = h[:, :2], h[:, 2:].clamp(-8, 8)
+            z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
+            batch = type(targets)(*(t[idx] for t in targets))
+            nll = cell_negative_log_likelihood(enc, decoder(z), logvar, batch).sum(1)
+            kl = 0.5 * (mu.square() + lv.exp() - lv - 1).sum(1)
+            opt.zero_grad()
+            (nll + kl).mean().backward()
+            opt.step()
+    test = _joint_table(rng, 140)
+    test.loc[0:9, "proto"] = "gre"  # unseen level
+    test.loc[10:19, "bytes"] = 5e9  # extreme number
+    test.loc[20:29, "flag"] = None  # blank where training never was
+    encoded = enc.encode(test)
+    with torch.no_grad():
+        out = decoder(encoder(torch.tensor(encoded.inputs))[:, :2])
+        cells = cell_negative_log_likelihood(enc, out, logvar, encoded.targets())
+    score = cells.sum(1).numpy()
+    normal = np.percentile(score[30:], 95)
+    assert (score[:30] > normal).all()
+    worst = top_cells(cells.numpy(), 1)[:30, 0]
+    np.testing.assert_array_equal(worst, [0] * 10 + [1] * 10 + [2] * 10)
+    reasons = explain_cells(enc, test, encoded, out.numpy(), worst[:, None])
+    assert reasons[0, 0] == "proto='gre' unseen in training"
+    assert reasons[10, 0].startswith("bytes=5e9 (expected about ")
+    assert reasons[20, 0] == "flag blank (blank in 0% of training rows)"
