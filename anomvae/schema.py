@@ -722,10 +722,20 @@ def _choose_transform(x: np.ndarray, option: str) -> str:
 
 
 def apply_transform(x: np.ndarray, transform: str) -> np.ndarray:
-    """Apply a numeric transform (:data:`TRANSFORMS`) elementwise."""
-    if transform == "log1p":
-        return np.log1p(x)
-    if transform == "signed_log1p":
+    """Apply a numeric transform (:data:`TRANSFORMS`) elementwise.
+
+    Both log transforms compute :math:`\\operatorname{sign}(x)\\log(1+|x|)`:
+    on the non-negative values ``"log1p"`` is chosen for it *is*
+    :math:`\\log(1+x)`, and a negative value met later (where
+    :math:`\\log(1+x)` would be NaN) stays finite, far below every training
+    value.
+
+    Examples
+    --------
+    >>> apply_transform(np.array([0.0, np.e - 1, -(np.e - 1)]), "log1p").round(6)
+    array([ 0.,  1., -1.])
+    """
+    if transform in ("log1p", "signed_log1p"):
         return np.sign(x) * np.log1p(np.abs(x))
     return x
 
@@ -734,9 +744,7 @@ def invert_transform(t: np.ndarray, transform: str) -> np.ndarray:
     """Inverse of :func:`apply_transform`, finite for any finite input (values past
     the float64 range are clipped to it)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if transform == "log1p":
-            x = np.expm1(np.minimum(t, 710.0))
-        elif transform == "signed_log1p":
+        if transform in ("log1p", "signed_log1p"):
             x = np.sign(t) * np.expm1(np.minimum(np.abs(t), 710.0))
         else:
             x = t

@@ -527,8 +527,9 @@ def _numbers_out(col: ColumnSchema, standardised: np.ndarray) -> Any:
     x = np.round(x)
     dtype = pd.api.types.pandas_dtype(col.dtype)
     if pd.api.types.is_integer_dtype(dtype):
-        info = np.iinfo(np.int64)
-        return pd.array(np.clip(x, info.min, info.max).astype(np.int64)).astype(dtype)
+        info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+        ints = np.clip(x, max(info.min, -(2**63)), min(info.max, 2**63 - 1024))
+        return pd.array(ints.astype(np.int64)).astype(dtype)
     return x
 
 

@@ -231,6 +231,25 @@ def test_extreme_numbers_stay_finite_everywhere():
     assert np.isfinite(logged.decode_values(np.full((1, 2), 1e6)).to_numpy()).all()
 
 
+def test_negative_values_in_a_log_column_stay_finite_and_far_out():
+    train = pd.DataFrame({"bytes": [0.0, 10.0, 100.0, 1e3, 1e4, 1e9]})
+    enc = TableEncoder(TableSchema.infer(train, numeric_transform="log1p"))
+    assert enc.schema.columns[0].transform == "log1p"
+    out = enc.encode(pd.DataFrame({"bytes": [-5.0, -1.0, 0.0]}))
+    assert np.isfinite(out.inputs).all()
+    assert out.inputs[0, 0] < out.inputs[1, 0] < out.inputs[2, 0]
+    decoded = enc.decode_values(out.numeric)
+    np.testing.assert_allclose(decoded["bytes"], [-5.0, -1.0, 0.0], atol=1e-9)
+
+
+def test_decoded_integers_are_clipped_to_their_dtype():
+    train = pd.DataFrame({"u": np.array([0, 100, 200, 250], dtype=np.uint8)})
+    enc = TableEncoder(TableSchema.infer(train))
+    decoded = enc.decode_values(np.array([[-1e3], [1e3], [0.0]]))
+    assert decoded["u"].dtype == np.uint8
+    assert decoded["u"].tolist() == [0, 255, round(enc.schema.columns[0].center)]
+
+
 def test_columns_are_found_by_name_and_missing_ones_named(encoder, train):
     shuffled = train[list(reversed(train.columns))].assign(extra=1)
     np.testing.assert_array_equal(
