@@ -44,6 +44,7 @@ __all__ = [
     "factorize_column",
     "invert_transform",
     "level_string",
+    "level_strings",
 ]
 
 KINDS = ("numeric", "categorical", "binary")
@@ -94,6 +95,19 @@ def level_string(value: Any) -> str:
     return str(value)
 
 
+def level_strings(values: np.ndarray) -> list[str]:
+    """:func:`level_string` of each value (fast when all are already text).
+
+    Examples
+    --------
+    >>> level_strings(np.array(["a", 2.0, True], dtype=object))
+    ['a', '2', 'true']
+    """
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return list(values.tolist())
+    return [level_string(v) for v in values]
+
+
 def _is_blank_text(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -114,7 +128,10 @@ def factorize_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     codes = np.asarray(codes, dtype=np.int64)
     values = np.asarray(uniques, dtype=object)
-    blank = np.fromiter((_is_blank_text(v) for v in values), bool, len(values))
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        blank = np.fromiter((not v or v.isspace() for v in values), bool, len(values))
+    else:
+        blank = np.fromiter((_is_blank_text(v) for v in values), bool, len(values))
     if blank.any():
         keep = np.flatnonzero(~blank)
         remap = np.full(len(values) + 1, -1, dtype=np.int64)
@@ -575,7 +592,7 @@ def _infer_column(
                 hint, out_dtype = "number", "float64"
         if categorical or hint == "text":
             common = _common(name, out_dtype, n, blank)
-            levels = [level_string(v) for v in uniques]
+            levels = level_strings(uniques)
             return _categorical_column(
                 common, levels, codes, n, min_frequency, max_categories
             )
@@ -642,11 +659,14 @@ def _categorical_column(
     max_categories: int | None,
 ) -> ColumnSchema:
     per_unique = np.bincount(codes[codes >= 0], minlength=len(levels))
-    # Distinct values with the same level (1 and 1.0) count together.
-    counts = pd.Series(per_unique).groupby(np.asarray(levels, dtype=object)).sum()
+    order = np.asarray(levels, dtype=object)
+    if len(set(levels)) < len(levels):
+        # Distinct values with the same level (1 and 1.0) count together.
+        counts = pd.Series(per_unique).groupby(order).sum()
+        order, per_unique = np.asarray(counts.index, dtype=object), counts.to_numpy()
     # sklearn's order: levels sorted, then a stable sort by count.
-    order = np.asarray(counts.index, dtype=object)
-    count = counts.to_numpy(np.int64)
+    by_level = np.argsort(order, kind="stable")
+    order, count = order[by_level], per_unique[by_level].astype(np.int64)
     infrequent = _infrequent_mask(count, n, min_frequency, max_categories)
     kept = sorted(
         zip(order[~infrequent].tolist(), count[~infrequent].tolist(), strict=True),

@@ -42,6 +42,7 @@ from anomvae.schema import (
     factorize_column,
     invert_transform,
     level_string,
+    level_strings,
 )
 
 if TYPE_CHECKING:
@@ -299,7 +300,11 @@ class TableEncoder:
         return [frame.iloc[:, by_name[n]] for n in self.schema.names]
 
     def encode(
-        self, frame: Any, *, handle_unknown: str = "infrequent_if_exist"
+        self,
+        frame: Any,
+        *,
+        handle_unknown: str = "infrequent_if_exist",
+        dtype: Any = np.float64,
     ) -> EncodedTable:
         """Encode rows of a table.
 
@@ -315,6 +320,10 @@ class TableEncoder:
             there); otherwise it is marked unknown (code ``-2``, all-zero one-hot
             input). A binary cell that is neither of the two values is always
             unknown. With ``"error"`` an unknown cell raises instead.
+        dtype : numpy dtype, default float64
+            Of ``inputs`` only (targets stay float64). One-hot blocks make the
+            input wide (a 1,001-level column is 8 kB per row in float64), so a
+            caller that feeds float32 networks can halve it.
 
         Returns
         -------
@@ -332,7 +341,7 @@ class TableEncoder:
         cols = self.columns_of(frame)
         lay, sch = self.layout, self.schema.columns
         n = len(cols[0]) if cols else 0
-        inputs = np.zeros((n, lay.n_inputs))
+        inputs = np.zeros((n, lay.n_inputs), dtype=dtype)
         blank = np.zeros((n, lay.n_columns), dtype=bool)
         unknown = np.zeros((n, lay.n_columns), dtype=bool)
         values = np.zeros((n, len(lay.numeric_columns)))
@@ -470,7 +479,9 @@ def _read_codes(
     lookup = {level: k for k, level in enumerate(col.categories)}
     other = len(col.categories) if col.infrequent else -2
     mapped = np.fromiter(
-        (lookup.get(level_string(v), other) for v in uniques), np.int64, len(uniques)
+        (lookup.get(level, other) for level in level_strings(uniques)),
+        np.int64,
+        len(uniques),
     )
     if handle_unknown == "error" and (mapped == -2).any():
         k = int(np.flatnonzero(mapped == -2)[0])

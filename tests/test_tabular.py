@@ -269,6 +269,13 @@ def test_masking_columns_is_encoding_them_blank(encoder, train):
     np.testing.assert_array_equal(masked, encoder.encode(blanked).inputs)
 
 
+def test_inputs_in_float32_are_the_float64_inputs_rounded(encoder, train):
+    wide = encoder.encode(train).inputs
+    narrow = encoder.encode(train, dtype=np.float32).inputs
+    assert narrow.dtype == np.float32
+    np.testing.assert_array_equal(narrow, wide.astype(np.float32))
+
+
 def test_json_round_trip_encodes_identically(encoder, train):
     again = TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
     assert again == encoder
