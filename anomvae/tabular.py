@@ -276,6 +276,44 @@ class TableEncoder:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", TableLayout.from_schema(self.schema))
+        object.__setattr__(self, "_index_cache", {})
+
+    def _torch_indices(self, device: Any) -> dict[str, torch.Tensor]:
+        """Index and constant tensors of the layout on ``device`` (built once per
+        device), for :func:`cell_negative_log_likelihood`."""
+        import torch
+
+        key = str(device)
+        cache: dict[str, dict[str, torch.Tensor]] = self._index_cache  # type: ignore[attr-defined]
+        if key not in cache:
+            lay, sch = self.layout, self.schema.columns
+            blocks = lay.categorical
+            first = blocks[0].start if blocks else 0
+            segment = [k for k, b in enumerate(blocks) for _ in range(b.stop - b.start)]
+
+            def t(values: Any, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+                return torch.tensor(values, dtype=dtype, device=device)
+
+            f64 = torch.float64
+            cache[key] = {
+                "numeric": t(lay.numeric_columns),
+                "categorical": t(lay.categorical_columns),
+                "binary": t(lay.binary_columns),
+                "blank": t(lay.blank_columns),
+                "segment": t(segment),
+                "block_start": t([b.start - first for b in blocks]),
+                "categorical_floor": t(
+                    [math.log1p(sch[i].n_train) for i in lay.categorical_columns], f64
+                ),
+                "binary_n_train": t(
+                    [float(sch[i].n_train) for i in lay.binary_columns], f64
+                ),
+                "blank_floor": t(
+                    [0.0 if c.modelled_blank else math.log1p(c.n_train) for c in sch],
+                    f64,
+                ),
+            }
+        return cache[key]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the schema; the layout follows from it)."""
@@ -582,6 +620,16 @@ def cell_negative_log_likelihood(
     ``"ignore"`` both contribute 0. Summing over columns gives the row's negative
     log-likelihood :math:`-\log p(x_{obs}, \text{blankness} \mid z)`.
 
+    Numeric densities are those of the transformed, standardised value (as in the
+    numeric-only models): another unit would shift a column's cells by the same
+    constant in every row, so rankings and score differences do not depend on it.
+    ``outputs`` and ``numeric_logvar`` should be in the same dtype as the float
+    targets (``encoded.targets(dtype=...)``); gradients flow to both. Training rows
+    hold no unknown cells and no unexpected blanks, so there ``unknown="ignore"``
+    gives the same values with fewer operations (about 40% less time on CPU).
+    All categorical columns are handled together (one scatter per quantity), so
+    the cost grows with the number of cells, not with a Python loop per column.
+
     Examples
     --------
     >>> import torch
@@ -594,15 +642,17 @@ def cell_negative_log_likelihood(
             [0.9189, 0.6931]], dtype=torch.float64)
     """
     import torch
+    from torch.nn import functional as F
 
     from anomvae import losses
 
     if unknown not in ("surprisal", "ignore"):
         raise ValueError("unknown must be 'surprisal' or 'ignore'")
-    lay, sch = encoder.layout, encoder.schema.columns
+    lay = encoder.layout
+    ix = encoder._torch_indices(outputs.device)
     surprise = unknown == "surprisal"
-    n = outputs.shape[0]
-    cells: list[Any] = [None] * lay.n_columns
+    dtype = outputs.dtype
+    result = outputs.new_zeros(outputs.shape[0], lay.n_columns)
     if lay.numeric_columns:
         ll = losses.masked_gaussian_log_density(
             targets.numeric,
@@ -610,64 +660,65 @@ def cell_negative_log_likelihood(
             numeric_logvar,
             targets.numeric_observed,
         )
-        for k, i in enumerate(lay.numeric_columns):
-            cells[i] = -ll[:, k]
-    for k, (i, block) in enumerate(
-        zip(lay.categorical_columns, lay.categorical, strict=True)
-    ):
-        logits, codes = outputs[:, block], targets.codes[:, k]
-        cell = -losses.categorical_log_likelihood(logits, codes)
-        if surprise:
-            s = losses.unknown_cell_surprisal(
-                torch.log_softmax(logits, -1), sch[i].n_train
-            )
-            cell = torch.where(codes == -2, s, cell)
-        cells[i] = cell
+        result = result.index_add(1, ix["numeric"], -ll)
+    if lay.categorical_columns:
+        region = outputs[:, lay.categorical[0].start : lay.categorical[-1].stop]
+        log_p, worst = _block_log_softmax(region, targets.codes, ix)
+        cell = -log_p
+        if surprise:  # unknown_cell_surprisal, for all blocks at once
+            s = torch.maximum(worst, ix["categorical_floor"].to(dtype))
+            cell = torch.where(targets.codes == -2, s, cell)
+        result = result.index_add(1, ix["categorical"], cell)
     if lay.binary_columns:
         logits = outputs[:, lay.binary]
         ll = losses.masked_bernoulli_log_density(
             targets.binary, logits, targets.binary_observed
         )
         if surprise:
-            both = torch.stack(
-                [
-                    torch.nn.functional.logsigmoid(-logits),
-                    torch.nn.functional.logsigmoid(logits),
-                ],
-                -1,
-            )
-            n_train = torch.tensor(
-                [float(sch[i].n_train) for i in lay.binary_columns],
-                dtype=logits.dtype,
-                device=logits.device,
-            )
-            s = losses.unknown_cell_surprisal(both, n_train)
+            both = torch.stack([F.logsigmoid(-logits), F.logsigmoid(logits)], -1)
+            s = losses.unknown_cell_surprisal(both, ix["binary_n_train"].to(dtype))
             ll = torch.where(targets.binary_unknown, -s, ll)
-        for k, i in enumerate(lay.binary_columns):
-            cells[i] = -ll[:, k]
+        result = result.index_add(1, ix["binary"], -ll)
     if lay.blank_columns:
-        idx = list(lay.blank_columns)
+        logits = outputs[:, lay.blank]
         blank_ll = losses.masked_bernoulli_log_density(
-            targets.blank[:, idx].to(outputs.dtype),
-            outputs[:, lay.blank],
-            torch.ones(n, len(idx), dtype=torch.bool, device=outputs.device),
+            targets.blank.index_select(1, ix["blank"]).to(dtype),
+            logits,
+            torch.ones_like(logits, dtype=torch.bool),
         )
-        for k, i in enumerate(idx):
-            cells[i] = cells[i] - blank_ll[:, k]
-    result = torch.stack(cells, dim=-1)
-    if surprise:
-        never = [i for i, c in enumerate(sch) if not c.modelled_blank]
-        if never:
-            floor = torch.tensor(
-                [math.log1p(sch[i].n_train) for i in never],
-                dtype=result.dtype,
-                device=result.device,
-            )
-            extra = targets.blank[:, never].to(result.dtype) * floor
-            result = result.index_add(
-                1, torch.tensor(never, device=result.device), extra
-            )
+        result = result.index_add(1, ix["blank"], -blank_ll)
+    if surprise:  # blank where training never was: log(n_train + 1)
+        result = result + targets.blank.to(dtype) * ix["blank_floor"].to(dtype)
     return result
+
+
+def _block_log_softmax(
+    region: torch.Tensor, codes: torch.Tensor, ix: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per categorical block (the columns of ``region`` that ``ix["segment"]``
+    assigns to it): the log-softmax of the observed code (0 where ``code < 0``)
+    and :math:`\\max_k -\\log p_k`, each ``(n, n_categorical)``, with one
+    scatter per quantity instead of a Python loop over columns."""
+    import torch
+
+    n, width = region.shape
+    segment = ix["segment"]
+    n_blocks = ix["categorical"].shape[0]
+    seg = segment.expand(n, width)
+    plain = region.detach()
+    top = plain.new_full((n, n_blocks), -math.inf).scatter_reduce(
+        1, seg, plain, "amax", include_self=True
+    )
+    total = region.new_zeros(n, n_blocks).scatter_add(
+        1, seg, torch.exp(region - top.index_select(1, segment))
+    )
+    lse = top + torch.log(total)
+    picked = region.gather(1, ix["block_start"] + codes.clamp(min=0))
+    log_p = torch.where(codes >= 0, picked - lse, torch.zeros_like(lse))
+    low = plain.new_full((n, n_blocks), math.inf).scatter_reduce(
+        1, seg, plain, "amin", include_self=True
+    )
+    return log_p, lse.detach() - low
 
 
 # ---------------------------------------------------------------- explanations
