@@ -762,7 +762,13 @@ def apply_transform(x: np.ndarray, transform: str) -> np.ndarray:
 
 def invert_transform(t: np.ndarray, transform: str) -> np.ndarray:
     """Inverse of :func:`apply_transform`, finite for any finite input (values past
-    the float64 range are clipped to it)."""
+    the float64 range are clipped to it).
+
+    Examples
+    --------
+    >>> invert_transform(np.array([1.0, -1.0, 1e6]), "log1p")
+    array([ 1.71828183e+000, -1.71828183e+000,  1.79769313e+308])
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         if transform in ("log1p", "signed_log1p"):
             x = np.sign(t) * np.expm1(np.minimum(np.abs(t), 710.0))

@@ -97,6 +97,15 @@ class TableLayout:
         indicator if it has one.
     blank_input : tuple of int
         Per schema column, the position of its blank indicator, or -1.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [2.5, None, 4.0], "c": ["a", "b", "a"]})
+    >>> lay = TableLayout.from_schema(TableSchema.infer(frame))
+    >>> lay.numeric, lay.categorical, lay.blank
+    (slice(0, 1, None), (slice(1, 3, None),), slice(3, 4, None))
+    >>> lay.input_groups, lay.blank_input
+    (((0, 3), (1, 2)), (3, -1))
     """
 
     n_columns: int
@@ -158,7 +167,15 @@ class TableLayout:
     def mask_columns(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inputs with the cells in ``mask`` (``(n, n_columns)`` bool) made blank:
         their value inputs set to 0 and their blank indicators (where the column
-        has one) to 1, as the encoder sees a real blank. For denoising."""
+        has one) to 1, as the encoder sees a real blank. For denoising.
+
+        Examples
+        --------
+        >>> frame = pd.DataFrame({"x": [2.5, None, 4.0], "c": ["a", "b", "a"]})
+        >>> lay = TableLayout.from_schema(TableSchema.infer(frame))
+        >>> lay.mask_columns(np.array([[0.5, 1.0, 0.0, 0.0]]), np.array([[True, False]]))
+        array([[0., 1., 0., 1.]])
+        """
         out = np.array(inputs, dtype=np.float64, copy=True)
         owner = np.asarray(self.column_of_input, dtype=np.int64)
         is_value = np.ones(self.n_inputs, dtype=bool)
@@ -170,7 +187,9 @@ class TableLayout:
 
 
 class TableTargets(NamedTuple):
-    """The tensors of an :class:`EncodedTable` that the likelihoods need."""
+    """The tensors of an :class:`EncodedTable` that the likelihoods need
+    (:meth:`EncodedTable.targets`); a NamedTuple, so ``type(t)(*(a[idx] for a in
+    t))`` selects a minibatch."""
 
     numeric: torch.Tensor
     numeric_observed: torch.Tensor
@@ -206,6 +225,15 @@ class EncodedTable:
         Blank cells (None, NaN, pd.NA, NaT, empty or whitespace-only text).
     unknown : ndarray of shape (n, n_columns), bool
         Cells holding a value their column never had in training.
+
+    Examples
+    --------
+    >>> enc = TableEncoder(TableSchema.infer(pd.DataFrame({"c": ["a", "b", None]})))
+    >>> e = enc.encode(pd.DataFrame({"c": ["b", None, "z"]}))
+    >>> e.codes.ravel().tolist(), e.blank.ravel().tolist(), e.unknown.ravel().tolist()
+    ([1, -1, -2], [False, True, False], [False, False, True])
+    >>> e.targets().codes.ravel()
+    tensor([ 1, -1, -2])
     """
 
     inputs: np.ndarray
