@@ -13,10 +13,16 @@ from torch.distributions import Normal, kl_divergence
 from anomvae import VAEDetector
 from anomvae.losses import (
     bernoulli_log_likelihood,
+    categorical_log_likelihood,
     gaussian_kl,
     gaussian_kl_standard,
     importance_weighted_log_likelihood,
     log_normal_diag,
+    masked_bernoulli_log_density,
+    masked_bernoulli_log_likelihood,
+    masked_gaussian_log_density,
+    masked_gaussian_log_likelihood,
+    unknown_cell_surprisal,
 )
 from anomvae.models import NetworkSpec, build_network
 from anomvae.scoring import anomaly_scores
@@ -202,3 +208,116 @@ def test_trained_linear_vae_iw_nll_matches_exact_likelihood_of_its_decoder():
     # The KL term is alive (the competitor's was silently zero).
     det.set_params(score_type="kl")
     assert det.anomaly_score(x).mean() > 0.1
+
+
+# --------------------------------------------------------------------------
+# Masked per-column likelihoods (mixed tables)
+# --------------------------------------------------------------------------
+
+
+def _mixed_problem(seed: int = 3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(30, 4)) * 3
+    mean = rng.normal(size=(30, 4))
+    logvar = rng.normal(size=4)
+    observed = rng.uniform(size=(30, 4)) < 0.7
+    return x, mean, logvar, observed
+
+
+def test_masked_gaussian_matches_scipy_on_observed_cells_only():
+    x, mean, logvar, observed = _mixed_problem()
+    ours = masked_gaussian_log_likelihood(
+        torch.tensor(x),
+        torch.tensor(mean),
+        torch.tensor(logvar),
+        torch.tensor(observed),
+    )
+    cells = stats.norm.logpdf(x, loc=mean, scale=np.exp(0.5 * logvar))
+    np.testing.assert_allclose(ours.numpy(), (cells * observed).sum(1), rtol=1e-12)
+    per_cell = masked_gaussian_log_density(
+        torch.tensor(x),
+        torch.tensor(mean),
+        torch.tensor(logvar),
+        torch.tensor(observed),
+    )
+    np.testing.assert_allclose(per_cell.numpy(), np.where(observed, cells, 0.0))
+
+
+def test_masked_gaussian_ignores_blank_cells_values_and_their_gradients():
+    x, mean, logvar, observed = _mixed_problem(4)
+    changed = np.where(observed, x, np.nan)  # NaN in every blank cell
+    changed[~observed & (np.arange(4) == 0)] = 1e300
+    args = [torch.tensor(mean, requires_grad=True), torch.tensor(logvar)]
+    a = masked_gaussian_log_likelihood(torch.tensor(x), *args, torch.tensor(observed))
+    b = masked_gaussian_log_likelihood(
+        torch.tensor(changed), *args, torch.tensor(observed)
+    )
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    b.sum().backward()
+    grad = args[0].grad.numpy()
+    assert np.isfinite(grad).all()
+    assert (grad[~observed] == 0).all()
+    assert (grad[observed] != 0).all()
+
+
+def test_categorical_log_likelihood_matches_numpy_softmax():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(40, 6)) * 4
+    codes = rng.integers(-2, 6, size=40)
+    ours = categorical_log_likelihood(torch.tensor(logits), torch.tensor(codes))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    ref = np.where(codes >= 0, np.log(p[np.arange(40), np.maximum(codes, 0)]), 0.0)
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-12, atol=1e-14)
+    assert (ours.numpy()[codes < 0] == 0).all()
+
+
+def test_masked_bernoulli_by_hand_and_mask():
+    rng = np.random.default_rng(6)
+    x = (rng.uniform(size=(25, 3)) < 0.4).astype(float)
+    logits = rng.normal(size=(25, 3)) * 3
+    observed = rng.uniform(size=(25, 3)) < 0.8
+    p = 1 / (1 + np.exp(-logits))
+    cells = np.where(x == 1, np.log(p), np.log(1 - p))
+    ours = masked_bernoulli_log_likelihood(
+        torch.tensor(x), torch.tensor(logits), torch.tensor(observed)
+    )
+    np.testing.assert_allclose(ours.numpy(), (cells * observed).sum(1), rtol=1e-12)
+    flipped = np.where(observed, x, 1 - x)  # change every blank cell's value
+    again = masked_bernoulli_log_likelihood(
+        torch.tensor(flipped), torch.tensor(logits), torch.tensor(observed)
+    )
+    torch.testing.assert_close(ours, again, rtol=0, atol=0)
+    nan_blank = np.where(observed, x, np.nan)
+    cell = masked_bernoulli_log_density(
+        torch.tensor(nan_blank), torch.tensor(logits), torch.tensor(observed)
+    )
+    np.testing.assert_allclose(cell.numpy(), cells * observed, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e2, 1e4, 1e30])
+def test_mixed_likelihood_gradients_finite_at_extreme_logits(scale):
+    logits = torch.tensor([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.0]]) * scale
+    logits.requires_grad_(True)
+    codes = torch.tensor([1, 0])
+    cat = categorical_log_likelihood(logits, codes)
+    x = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    bern = masked_bernoulli_log_likelihood(x, logits, torch.ones_like(x).bool())
+    (cat.sum() + bern.sum()).backward()
+    assert torch.isfinite(cat).all()
+    assert torch.isfinite(bern).all()
+    assert torch.isfinite(logits.grad).all()
+    # The wrong level at a huge margin: log p = -(margin), exactly.
+    assert cat[0].item() == pytest.approx(-2.0 * scale, rel=1e-12)
+
+
+def test_unknown_cell_surprisal_is_worst_known_level_or_count_floor():
+    p = np.array([[0.7, 0.2, 0.1], [0.98, 0.0199, 0.0001]])
+    out = unknown_cell_surprisal(torch.tensor(np.log(p)), 99)
+    # row 0: -log 0.1 = 2.30 < log(100) = 4.61; row 1: -log 1e-4 = 9.21
+    np.testing.assert_allclose(out.numpy(), [math.log(100), -math.log(1e-4)])
+    per_col = unknown_cell_surprisal(torch.tensor(np.log(p)), torch.tensor([1e6, 3.0]))
+    np.testing.assert_allclose(
+        per_col.numpy(), [math.log1p(1e6), -math.log(1e-4)], rtol=1e-12
+    )
+    # Never below the surprisal of any known level.
+    assert (out.numpy()[:, None] >= -np.log(p) - 1e-12).all()
