@@ -14,7 +14,7 @@ Definitions used throughout (and stated in the outputs):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,13 +31,22 @@ from benchmarks.runner import load_results
 __all__ = [
     "TIE_TOLERANCE",
     "Summary",
+    "detector_table",
     "embed_in_readme",
+    "markdown_table",
     "mean_ranks",
+    "meta_line",
+    "metric_table",
+    "problem_sections",
     "render_readme_section",
     "render_summary",
+    "result_sections",
+    "standing",
     "summarise",
+    "time_table",
     "win_tie_loss",
     "write_report",
+    "wtl_table",
 ]
 
 #: |ΔAUROC| below this is a tie (half a point of AUROC).
@@ -165,7 +174,7 @@ def _numeric(cell: Any) -> bool:
     return True
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A markdown table; columns whose cells are all numbers are right-aligned."""
     align = [
         "---:" if i > 0 and all(_numeric(row[i]) for row in rows) else "---"
@@ -176,7 +185,7 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _metric_table(
+def metric_table(
     s: Summary, datasets: Sequence[str], metric: str, footer: bool = True
 ) -> str:
     mean, std = (s.auroc, s.auroc_std) if metric == "auroc" else (s.ap, s.ap_std)
@@ -216,10 +225,10 @@ def _metric_table(
                 [f"**{label}**", "", "", "", ""]
                 + [fmt.format(values[c]) for c in s.detectors]
             )
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _wtl_table(s: Summary, datasets: Sequence[str]) -> str:
+def wtl_table(s: Summary, datasets: Sequence[str]) -> str:
     table = s.auroc.loc[list(datasets)]
     header = ["anomvae \\ baseline", *map(_code, s.baselines), "rank vs baselines"]
     rows = []
@@ -227,10 +236,10 @@ def _wtl_table(s: Summary, datasets: Sequence[str]) -> str:
         cells = ["{}/{}/{}".format(*win_tie_loss(table, a, b)) for b in s.baselines]
         rank = mean_ranks(table[[a, *s.baselines]])[a]
         rows.append([_code(a), *cells, f"{rank:.2f}"])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _time_table(s: Summary) -> str:
+def time_table(s: Summary) -> str:
     header = ["detector", "median fit s", "median score s", "total fit s", "max fit s"]
     rows = [
         [
@@ -242,12 +251,17 @@ def _time_table(s: Summary) -> str:
         ]
         for c in s.detectors
     ]
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _detector_table(s: Summary) -> str:
-    rows = [[_code(c), *DESCRIPTIONS.get(c, ("custom", "?"))] for c in s.detectors]
-    return _markdown(["name", "estimator (library defaults)", "input scaling"], rows)
+def detector_table(
+    s: Summary,
+    descriptions: Mapping[str, tuple[str, str]] = DESCRIPTIONS,
+    header: Sequence[str] = ("name", "estimator (library defaults)", "input scaling"),
+) -> str:
+    """One row per detector of the run: its name and ``descriptions[name]``."""
+    rows = [[_code(c), *descriptions.get(c, ("custom", "?"))] for c in s.detectors]
+    return markdown_table(header, rows)
 
 
 PROTOCOL_TEXT = """\
@@ -273,7 +287,7 @@ PROTOCOL_TEXT = """\
   report that fit's time. Nothing is tuned per dataset."""
 
 
-def _meta_line(meta: dict[str, Any]) -> str:
+def meta_line(meta: dict[str, Any]) -> str:
     env = meta.get("environment", {})
     versions = ", ".join(
         f"{k} {env[k]}"
@@ -292,36 +306,53 @@ def render_summary(s: Summary, meta: dict[str, Any]) -> str:
     """The full ``summary.md``."""
     parts = [
         f"# Benchmark results ({meta.get('suite', 'custom')} suite)",
-        _meta_line(meta),
+        meta_line(meta),
         "## Protocol",
         PROTOCOL_TEXT.format(pct=HIGH_CONTAMINATION_PCT, tie=TIE_TOLERANCE),
-        _detector_table(s),
+        detector_table(s),
+        *result_sections(s),
+        *problem_sections(s, meta),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def result_sections(s: Summary) -> list[str]:
+    """The markdown blocks of the results: AUROC and AP of the headline datasets,
+    the high-contamination table, anomvae's W/T/L against each baseline and the
+    time table."""
+    return [
         f"## AUROC, datasets with ≤ {HIGH_CONTAMINATION_PCT:.0f} % anomalies "
         f"({len(s.headline)} datasets, {seeds_text(s.n_seeds)})",
         "Best per dataset in bold. `train`/`test`: rows per split, `d`: features, "
         "`anom. %`: anomalies among the distinct rows.",
-        _metric_table(s, s.headline, "auroc"),
+        metric_table(s, s.headline, "auroc"),
         "## Average precision, same datasets",
-        _metric_table(s, s.headline, "ap"),
+        metric_table(s, s.headline, "ap"),
         f"## High-contamination datasets (> {HIGH_CONTAMINATION_PCT:.0f} % anomalies),"
         " not in the headline",
-        _metric_table(s, s.high, "auroc") if s.high else "None in this run.",
+        metric_table(s, s.high, "auroc") if s.high else "None in this run.",
         f"## anomvae against each baseline: wins/ties/losses (tie = |ΔAUROC| < "
         f"{TIE_TOLERANCE}), headline datasets",
         "`rank vs baselines`: mean rank of that detector among itself and the "
         "baselines only.",
         (
-            _wtl_table(s, s.headline)
+            wtl_table(s, s.headline)
             if s.anomvae and s.baselines and s.headline
             else "Needs anomvae and baseline rows."
         ),
         "## Time per split (seconds, CPU)",
-        _time_table(s),
+        time_table(s),
     ]
+
+
+def problem_sections(s: Summary, meta: dict[str, Any]) -> list[str]:
+    """The markdown blocks of what did not go to plan: datasets left out of the
+    means, failed rows, notes (infinite scores) and skipped detectors."""
+    parts: list[str] = []
     if s.incomplete:
         parts += [
             "## Datasets left out of the means (a detector has no result there)",
-            _metric_table(s, sorted(s.incomplete), "auroc", footer=False),
+            metric_table(s, sorted(s.incomplete), "auroc", footer=False),
         ]
     if s.incomplete or not s.failures.empty:
         lines = [
@@ -349,10 +380,10 @@ def render_summary(s: Summary, meta: dict[str, Any]) -> str:
             "## Skipped detectors",
             *(f"* `{k}`: {v}" for k, v in skipped.items()),
         ]
-    return "\n\n".join(parts) + "\n"
+    return parts
 
 
-def _standing(s: Summary) -> list[str]:
+def standing(s: Summary) -> list[str]:
     """Bullets: where anomvae stands against the issue's goals."""
     if not s.anomvae or not s.headline:
         return ["* No anomvae detector in this run (not requested or not importable)."]
@@ -452,7 +483,7 @@ def render_readme_section(
         f"<!-- Generated from {where}/results.csv by `python -m benchmarks report` on "
         f"{now}; do not edit by hand. -->",
         "### Benchmark",
-        _meta_line(meta),
+        meta_line(meta),
         f"**What:** AUROC and average precision of anomvae's detectors with their "
         f"defaults against {len(s.baselines)} baselines with their libraries' "
         f"defaults, on {len(s.headline)} datasets with "
@@ -463,12 +494,12 @@ def render_readme_section(
         "scaling fitted on training rows only where a detector needs it; nothing "
         f"tuned per dataset. Full protocol and per-dataset tables: "
         f"[`{where}/summary.md`]({where}/summary.md).",
-        _markdown(
+        markdown_table(
             ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
         ),
         f"![per-dataset AUROC]({where}/auroc.png)",
         "**Where anomvae stands:**",
-        "\n".join(_standing(s)),
+        "\n".join(standing(s)),
         f"High-contamination datasets (> {HIGH_CONTAMINATION_PCT:.0f} % anomalies, "
         f"reported separately): {high}.",
         *_speed_lines(out_dir / "speed.md", where),
