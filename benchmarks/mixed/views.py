@@ -81,10 +81,9 @@ def onehot_preprocessor(kinds: Mapping[str, str]) -> ColumnTransformer:
             ),
         ]
     if levels:
+        to_levels = FunctionTransformer(as_levels, feature_names_out="one-to-one")
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        parts.append(
-            ("levels", make_pipeline(FunctionTransformer(as_levels), encoder), levels)
-        )
+        parts.append(("levels", make_pipeline(to_levels, encoder), levels))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
 
 
