@@ -21,6 +21,8 @@ import typer
 
 from benchmarks.data import (
     DEFAULT_DATA_DIR,
+    EMBEDDINGS_DATA_DIR,
+    EMBEDDINGS_SUITE,
     HELDOUT_SUITE,
     QUICK_MAX_TRAIN_ROWS,
     QUICK_SUITE,
@@ -88,9 +90,21 @@ def run(
             "--quick's seeds and cut; writes to OUT/heldout.",
         ),
     ] = False,
+    embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--embeddings",
+            help=f"The {len(EMBEDDINGS_SUITE)} image and text embedding sets (their "
+            "own folder), with --quick's seeds and cut; writes to OUT/embeddings.",
+        ),
+    ] = False,
     data: Annotated[
-        Path, typer.Option(help="Folder of .npz files (X raw, y == 1 anomaly).")
-    ] = DEFAULT_DATA_DIR,
+        Path | None,
+        typer.Option(
+            help="Folder of .npz files (X raw, y == 1 anomaly) [default: "
+            f"{DEFAULT_DATA_DIR}, {EMBEDDINGS_DATA_DIR} with --embeddings]."
+        ),
+    ] = None,
     datasets: Annotated[
         str | None, typer.Option(help="Comma-separated dataset names (file stems).")
     ] = None,
@@ -115,8 +129,8 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            help=f"Output folder [default: {DEFAULT_OUT}, /heldout added "
-            "with --heldout]."
+            help=f"Output folder [default: {DEFAULT_OUT}, /heldout or /embeddings "
+            "added with --heldout or --embeddings]."
         ),
     ] = None,
     resume: Annotated[
@@ -154,14 +168,22 @@ def run(
         names = resolve_detectors(detectors)
     except KeyError as exc:
         raise _fail(str(exc.args[0]), code=2) from None
-    if heldout and (quick or datasets is not None):
-        raise _fail(
-            "--heldout chooses its datasets and settings: drop --quick and --datasets",
-            code=2,
+    suite_flags = [
+        f for f, on in (("--heldout", heldout), ("--embeddings", embeddings)) if on
+    ]
+    if suite_flags and (quick or datasets is not None or len(suite_flags) > 1):
+        flag = suite_flags[0]
+        others = ", ".join(
+            f
+            for f in ("--quick", "--datasets", "--heldout", "--embeddings")
+            if f != flag
         )
+        raise _fail(f"{flag} chooses its datasets and settings: drop {others}", code=2)
+    if data is None:
+        data = EMBEDDINGS_DATA_DIR if embeddings else DEFAULT_DATA_DIR
     wanted = _names(datasets)
-    if wanted is None and (quick or heldout):
-        suite = QUICK_SUITE if quick else HELDOUT_SUITE
+    if wanted is None and (quick or heldout or embeddings):
+        suite = QUICK_SUITE if quick else HELDOUT_SUITE if heldout else EMBEDDINGS_SUITE
         available = {p.stem for p in Path(data).glob("*.npz")}
         missing = [n for n in suite if n not in available]
         if missing:
@@ -170,19 +192,28 @@ def run(
         if not wanted:
             raise _fail(f"none of the suite's datasets is in {data}", code=2)
     if out is None:
-        out = DEFAULT_OUT / "heldout" if heldout else DEFAULT_OUT
+        out = DEFAULT_OUT
+        if heldout or embeddings:
+            out /= "heldout" if heldout else "embeddings"
     try:
         paths = find_datasets(data, wanted)
     except FileNotFoundError as exc:
         raise _fail(str(exc), code=2) from None
-    quick_settings = quick or heldout  # the held-out suite runs with quick's settings
+    # the held-out and embedding suites run with quick's settings
+    quick_settings = quick or heldout or embeddings
     n_seeds = seeds or (QUICK_SEEDS if quick_settings else FULL_SEEDS)
     cap = max_train_rows
     if cap is None:
         cap = QUICK_MAX_TRAIN_ROWS if quick_settings else FULL_MAX_TRAIN_ROWS
     settings = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
-        "suite": "held-out" if heldout else _suite_name(quick, datasets),
+        "suite": (
+            "held-out"
+            if heldout
+            else "embeddings"
+            if embeddings
+            else _suite_name(quick, datasets)
+        ),
         "data_dir": str(data),
         "datasets": [p.stem for p in paths],
         "detectors": names,
