@@ -32,6 +32,7 @@ __all__ = [
     "QUICK_SUITE",
     "SUITES",
     "SUITE_DATA_DIRS",
+    "AnomalyShare",
     "Dataset",
     "Split",
     "deduplicate",
@@ -168,8 +169,23 @@ SUITE_DATA_DIRS: dict[str, Path] = {
 QUICK_MAX_TRAIN_ROWS = 10_000
 
 
+class AnomalyShare:
+    """``anomaly_pct`` and ``high_contamination`` of a dataset with labels ``y``."""
+
+    y: np.ndarray
+
+    @property
+    def anomaly_pct(self) -> float:
+        """Share of anomalies among the distinct rows, in percent."""
+        return float(100.0 * self.y.mean())
+
+    @property
+    def high_contamination(self) -> bool:
+        return self.anomaly_pct > HIGH_CONTAMINATION_PCT
+
+
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(AnomalyShare):
     """One benchmark dataset after deduplication.
 
     Attributes
@@ -188,15 +204,6 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray
     n_published: int
-
-    @property
-    def anomaly_pct(self) -> float:
-        """Share of anomalies among the distinct rows, in percent."""
-        return float(100.0 * self.y.mean())
-
-    @property
-    def high_contamination(self) -> bool:
-        return self.anomaly_pct > HIGH_CONTAMINATION_PCT
 
 
 @dataclass(frozen=True)

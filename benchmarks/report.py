@@ -33,6 +33,8 @@ __all__ = [
     "Summary",
     "detector_table",
     "embed_in_readme",
+    "generated_note",
+    "headline_table",
     "markdown_table",
     "mean_ranks",
     "meta_line",
@@ -446,15 +448,23 @@ def _speed_lines(speed_md: Path, where: str) -> list[str]:
     return [intro, *keep]
 
 
-def render_readme_section(
-    s: Summary, meta: dict[str, Any], out_dir: Path, repo_root: Path
-) -> str:
-    """The README's benchmark section (a generated fragment)."""
+def generated_note(out_dir: Path, repo_root: Path, command: str) -> tuple[str, str]:
+    """Where the results are (relative to the repository if inside it) and the
+    "generated, do not edit" comment that opens a README fragment."""
     try:
         where = out_dir.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
         where = out_dir.as_posix()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return where, (
+        f"<!-- Generated from {where}/results.csv by `{command}` on {now}; do not "
+        "edit by hand. -->"
+    )
+
+
+def headline_table(s: Summary) -> str:
+    """Markdown: mean AUROC, mean AP, mean rank and median fit time of each
+    detector over the headline datasets (all datasets if there are none)."""
     table = s.auroc.loc[s.headline, s.detectors] if s.headline else s.auroc
     ranks = mean_ranks(table)
     rows = [
@@ -467,6 +477,16 @@ def render_readme_section(
         ]
         for c in s.detectors
     ]
+    return markdown_table(
+        ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
+    )
+
+
+def render_readme_section(
+    s: Summary, meta: dict[str, Any], out_dir: Path, repo_root: Path
+) -> str:
+    """The README's benchmark section (a generated fragment)."""
+    where, note = generated_note(out_dir, repo_root, "python -m benchmarks report")
     high = "none in this run"
     if s.high:
         high_means = s.auroc.loc[s.high].mean()
@@ -480,8 +500,7 @@ def render_readme_section(
             + ", ".join(f"`{c}` {high_means[c]:.3f}" for c in dict.fromkeys(shown))
         )
     parts = [
-        f"<!-- Generated from {where}/results.csv by `python -m benchmarks report` on "
-        f"{now}; do not edit by hand. -->",
+        note,
         "### Benchmark",
         meta_line(meta),
         f"**What:** AUROC and average precision of anomvae's detectors with their "
@@ -494,9 +513,7 @@ def render_readme_section(
         "scaling fitted on training rows only where a detector needs it; nothing "
         f"tuned per dataset. Full protocol and per-dataset tables: "
         f"[`{where}/summary.md`]({where}/summary.md).",
-        markdown_table(
-            ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
-        ),
+        headline_table(s),
         f"![per-dataset AUROC]({where}/auroc.png)",
         "**Where anomvae stands:**",
         "\n".join(standing(s)),

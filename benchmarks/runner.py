@@ -270,10 +270,18 @@ def _check_resume(meta_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     return previous
 
 
-def start_run(out_dir: Path, meta: dict[str, Any], resume: bool) -> Path:
-    """Create ``out_dir`` and fill ``meta`` (the run's settings, with
-    ``protocol_version`` and ``max_train_rows``) with its start time, the earlier
-    starts when resuming, and the environment; return the path of ``run.json``.
+def start_run(
+    out_dir: Path,
+    settings: Mapping[str, Any] | None,
+    *,
+    protocol_version: int,
+    max_train_rows: int | None,
+    seeds: Sequence[int],
+    resume: bool,
+) -> tuple[dict[str, Any], Path]:
+    """Create ``out_dir`` and return the run's ``run.json`` contents (the
+    settings, protocol version, cut and seeds, the start time, the earlier starts
+    when resuming, and the environment) and path.
 
     Raises
     ------
@@ -282,6 +290,12 @@ def start_run(out_dir: Path, meta: dict[str, Any], resume: bool) -> Path:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / "run.json"
+    meta: dict[str, Any] = {
+        **dict(settings or {}),
+        "protocol_version": protocol_version,
+        "max_train_rows": max_train_rows,
+        "seeds": list(seeds),
+    }
     if resume:
         previous = _check_resume(meta_path, meta)
         meta["started"] = previous.get("started", _now())
@@ -289,7 +303,7 @@ def start_run(out_dir: Path, meta: dict[str, Any], resume: bool) -> Path:
     else:
         meta["started"] = _now()
     meta["environment"] = environment()
-    return meta_path
+    return meta, meta_path
 
 
 def write_meta(
@@ -339,13 +353,14 @@ def run_benchmark(
     """
     out_dir = Path(out_dir)
     csv_path = out_dir / "results.csv"
-    meta: dict[str, Any] = {
-        **dict(settings or {}),
-        "protocol_version": PROTOCOL_VERSION,
-        "max_train_rows": max_train_rows,
-        "seeds": list(seeds),
-    }
-    meta_path = start_run(out_dir, meta, resume)
+    meta, meta_path = start_run(
+        out_dir,
+        settings,
+        protocol_version=PROTOCOL_VERSION,
+        max_train_rows=max_train_rows,
+        seeds=seeds,
+        resume=resume,
+    )
     plan = plan_detectors(
         detectors,
         registry=registry,

@@ -14,7 +14,18 @@ from typing import Annotated
 
 import typer
 
-from benchmarks.cli import FULL_MAX_TRAIN_ROWS, QUICK_SEEDS, _fail, _names, _set_threads
+from benchmarks.cli import (
+    FULL_MAX_TRAIN_ROWS,
+    QUICK_SEEDS,
+    Quiet,
+    Resume,
+    Threads,
+    fail,
+    resolve_names,
+    run_then_report,
+    set_threads,
+    split_names,
+)
 from benchmarks.mixed.data import MIXED_DATA_DIR, MIXED_SUITE, available, read_schema
 from benchmarks.mixed.registry import MIXED_REGISTRY, VIEW_TEXT, detector_groups
 
@@ -37,17 +48,7 @@ def resolve_mixed_detectors(spec: str | None) -> list[str]:
     """Comma-separated names; ``anomvae``, ``baselines``, ``numeric`` and ``all``
     are groups (:func:`benchmarks.mixed.registry.detector_groups`)."""
     groups = detector_groups(MIXED_REGISTRY)
-    names: list[str] = []
-    for item in _names(spec) or ["all"]:
-        for name in groups.get(item, [item]):
-            if name not in MIXED_REGISTRY:
-                raise KeyError(
-                    f"unknown detector {name!r}; choose from "
-                    f"{', '.join(MIXED_REGISTRY)}, {', '.join(groups)}"
-                )
-            if name not in names:
-                names.append(name)
-    return names
+    return resolve_names(spec, MIXED_REGISTRY, groups, groups["all"])
 
 
 @app.callback(invoke_without_command=True)
@@ -77,16 +78,9 @@ def run(
         ),
     ] = MIXED_MAX_TRAIN_ROWS,
     out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_MIXED_OUT,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Skip rows already in OUT/results.csv.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No per-row log.")
-    ] = False,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
-    ] = None,
+    resume: Resume = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Run the mixed-table benchmark and write the report.
 
@@ -95,18 +89,17 @@ def run(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _set_threads(threads)
+    set_threads(threads)
     from benchmarks.mixed.report import write_mixed_report
     from benchmarks.mixed.runner import run_mixed
-    from benchmarks.runner import MissingDetectorError, ResumeError
 
     try:
         names = resolve_mixed_detectors(detectors)
-        tables = available(_names(datasets), data)
+        tables = available(split_names(datasets), data)
     except KeyError as exc:
-        raise _fail(str(exc.args[0]), code=2) from None
+        raise fail(str(exc.args[0]), code=2) from None
     except FileNotFoundError as exc:
-        raise _fail(str(exc), code=2) from None
+        raise fail(str(exc), code=2) from None
     settings = {
         "command": "python -m benchmarks.mixed " + shlex.join(sys.argv[1:]),
         "suite": "mixed",
@@ -114,8 +107,8 @@ def run(
         "datasets": tables,
         "detectors": names,
     }
-    try:
-        run_mixed(
+    run_then_report(
+        lambda: run_mixed(
             tables,
             names,
             range(seeds),
@@ -126,16 +119,10 @@ def run(
             settings=settings,
             required=[n for n in names if not MIXED_REGISTRY[n].anomvae],
             log=(lambda _: None) if quiet else _log,
-        )
-    except ResumeError as exc:
-        raise _fail(str(exc), code=2) from None
-    except MissingDetectorError as exc:
-        raise _fail(str(exc)) from None
-    try:
-        write_mixed_report(out)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"wrote {out}/results.csv, summary.md, auroc.png, readme_section.md")
+        ),
+        lambda: write_mixed_report(out),
+        out,
+    )
 
 
 def _log(message: str) -> None:
@@ -152,11 +139,11 @@ def report(
     from benchmarks.mixed.report import write_mixed_report
 
     if not (out / "results.csv").exists():
-        raise _fail(f"no results.csv in {out}", code=2)
+        raise fail(f"no results.csv in {out}", code=2)
     try:
         write_mixed_report(out)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo((out / "summary.md").read_text())
 
 
@@ -173,7 +160,7 @@ def list_(
     try:
         available(None, data)
     except FileNotFoundError as exc:
-        raise _fail(str(exc), code=2) from None
+        raise fail(str(exc), code=2) from None
     for name, info in read_schema(data).items():
         typer.echo(
             f"{name:<24} {info['n_rows']:>7,} rows  {info['n_numeric']:>2} num "

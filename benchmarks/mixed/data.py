@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from benchmarks.data import HIGH_CONTAMINATION_PCT, distinct_rows, split_one_class
+from benchmarks.data import AnomalyShare, distinct_rows, split_one_class
 
 __all__ = [
     "KINDS",
@@ -171,7 +171,7 @@ def deduplicate_frame(
 
 
 @dataclass(frozen=True)
-class MixedDataset:
+class MixedDataset(AnomalyShare):
     """One mixed table after deduplication.
 
     Attributes
@@ -194,15 +194,6 @@ class MixedDataset:
     y: np.ndarray
     kinds: Mapping[str, Kind]
     n_published: int
-
-    @property
-    def anomaly_pct(self) -> float:
-        """Share of anomalies among the distinct rows, in percent."""
-        return float(100.0 * self.y.mean())
-
-    @property
-    def high_contamination(self) -> bool:
-        return self.anomaly_pct > HIGH_CONTAMINATION_PCT
 
     def columns_of(self, *kinds: str) -> list[str]:
         """The columns of the given kinds, in table order."""

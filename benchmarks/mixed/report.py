@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,9 @@ from benchmarks.report import (
     TIE_TOLERANCE,
     Summary,
     detector_table,
+    generated_note,
+    headline_table,
     markdown_table,
-    mean_ranks,
     meta_line,
     problem_sections,
     result_sections,
@@ -251,26 +251,11 @@ def render_mixed_readme_section(
 ) -> str:
     """The README fragment: headline table, standing, high-contamination means
     and the drop-the-categories differences."""
-    try:
-        where = out_dir.resolve().relative_to(repo_root.resolve()).as_posix()
-    except ValueError:
-        where = out_dir.as_posix()
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    table = s.auroc.loc[s.headline, s.detectors] if s.headline else s.auroc
-    ranks = mean_ranks(table)
-    rows = [
-        [
-            f"`{c}`",
-            f"{table[c].mean():.3f}",
-            f"{s.ap.loc[table.index, c].mean():.3f}",
-            f"{ranks[c]:.2f}",
-            f"{s.fit_s[c].median():.2f}",
-        ]
-        for c in s.detectors
-    ]
+    where, note = generated_note(
+        out_dir, repo_root, "python -m benchmarks.mixed report"
+    )
     parts = [
-        f"<!-- Generated from {where}/results.csv by `python -m benchmarks.mixed "
-        f"report` on {now}; do not edit by hand. -->",
+        note,
         "### Mixed-table benchmark",
         meta_line(meta),
         f"**What:** AUROC and average precision on {len(s.headline)} real tables "
@@ -282,9 +267,7 @@ def render_mixed_readme_section(
         "**How:** deduplicate, train on half of the shuffled normal rows, test on "
         "the other half plus every anomaly. Full protocol and tables: "
         f"[`{where}/summary.md`]({where}/summary.md).",
-        markdown_table(
-            ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
-        ),
+        headline_table(s),
         f"![per-dataset AUROC]({where}/auroc.png)",
         "**Where anomvae stands:**",
         "\n".join(standing(s)),

@@ -74,13 +74,14 @@ def run_mixed(
     """
     out_dir = Path(out_dir)
     csv_path = out_dir / "results.csv"
-    meta: dict[str, Any] = {
-        **dict(settings or {}),
-        "protocol_version": MIXED_PROTOCOL_VERSION,
-        "max_train_rows": max_train_rows,
-        "seeds": list(seeds),
-    }
-    meta_path = start_run(out_dir, meta, resume)
+    meta, meta_path = start_run(
+        out_dir,
+        settings,
+        protocol_version=MIXED_PROTOCOL_VERSION,
+        max_train_rows=max_train_rows,
+        seeds=seeds,
+        resume=resume,
+    )
     build_from = factories(registry)
     plan = plan_detectors(
         detectors, registry=build_from, shared_fit={}, required=required, log=log
