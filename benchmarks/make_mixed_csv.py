@@ -7,9 +7,10 @@ categorical column holds zero-padded digit codes ``"000"``, ``"001"``, ... that 
 reader must keep as strings; the others ``"cat1_level07"``-style names), and
 ``true``/``false`` boolean columns. Every cell but the id is blank with
 probability ``blank_rate``. Rows are generated and written in chunks of
-``chunk_rows`` with pyarrow, so memory does not grow with ``n_rows`` (about
-150 MB peak at 1M rows); the file is the same for the same ``seed`` and
-``chunk_rows``.
+``chunk_rows`` with pyarrow, so memory does not grow with ``n_rows``; the file
+is the same for the same ``seed`` and ``chunk_rows``.
+``benchmarks/results/mixed/make_mixed_csv.txt`` holds the output of runs at
+100,000 and 1,000,000 rows (time, size and peak memory).
 
 Run ``python -m benchmarks.make_mixed_csv OUT.csv --rows 1000000
 [--kinds-json OUT.json]``; the JSON holds the column kinds in the ``columns``
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "--kinds-json", type=Path, default=None, help="also write the column kinds"
     )
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     kinds = make_mixed_csv(
         args.out,
         args.rows,
@@ -145,7 +149,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.kinds_json is not None:
         columns = [{"name": name, "kind": kind} for name, kind in kinds.items()]
         args.kinds_json.write_text(json.dumps({"columns": columns}, indent=1) + "\n")
-    print(f"wrote {args.rows:,} rows x {len(kinds) + 1} columns to {args.out}")
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    size_mb = args.out.stat().st_size / 2**20
+    print(
+        f"wrote {args.rows:,} rows x {len(kinds) + 1} columns ({size_mb:,.0f} MiB) "
+        f"to {args.out} in {seconds:.1f} s; peak RSS {peak_mb:,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ __all__ = [
     "Summary",
     "detector_table",
     "embed_in_readme",
+    "format_cell",
     "generated_note",
     "headline_table",
     "markdown_table",
@@ -160,7 +161,9 @@ def _code(name: str) -> str:
     return f"`{name}`"
 
 
-def _cell(mean: float, std: float, bold: bool = False) -> str:
+def format_cell(mean: float, std: float, bold: bool = False) -> str:
+    """``"0.812 ± 0.004"`` (``"0.812"`` without a std, ``"—"`` without a mean),
+    in bold if told."""
     if pd.isna(mean):
         return "—"
     text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
@@ -204,7 +207,7 @@ def metric_table(
                 int(info["n_features"]),
                 f"{info['anomaly_pct']:.1f}",
                 *(
-                    _cell(mean.at[d, c], std.at[d, c], mean.at[d, c] == best)
+                    format_cell(mean.at[d, c], std.at[d, c], mean.at[d, c] == best)
                     for c in s.detectors
                 ),
             ]

@@ -28,6 +28,7 @@ from benchmarks.report import (
     TIE_TOLERANCE,
     Summary,
     detector_table,
+    format_cell,
     generated_note,
     headline_table,
     markdown_table,
@@ -118,8 +119,8 @@ def drop_categories_table(
         for onehot, numeric in pairs:
             delta = 100 * (mean.at[d, numeric] - mean.at[d, onehot])
             row += [
-                f"{mean.at[d, onehot]:.3f} ± {std.at[d, onehot]:.3f}",
-                f"{mean.at[d, numeric]:.3f} ± {std.at[d, numeric]:.3f}",
+                format_cell(mean.at[d, onehot], std.at[d, onehot]),
+                format_cell(mean.at[d, numeric], std.at[d, numeric]),
                 f"{delta:+.1f}",
             ]
         rows.append(row)
@@ -149,7 +150,7 @@ def fit_time_table(
     fit = ok.groupby(["dataset", "detector"])["fit_s"].mean().unstack()
     onehot = ok[ok["view"] == "onehot"]
     prep = onehot.groupby("dataset")["prep_fit_s"].mean()
-    width = onehot.groupby("dataset")["n_features"].first()
+    width = onehot.groupby("dataset")["n_features"].mean()
     n_train = ok.groupby("dataset")["n_train"].mean()
     present = list(dict.fromkeys(ok["detector"]))
     shown = [
