@@ -5,7 +5,8 @@ Expected duration on 2 CPU cores: ``--quick`` (13 datasets, 3 seeds, training
 halves cut to 10,000 rows) about 20 minutes, most of it in the neural detectors
 and OneClassSVM on shuttle, aloi and campaign; the full suite (every dataset, 5
 seeds, training halves cut to 20,000 rows) several hours; ``--heldout`` (the 26
-datasets outside the quick suite, quick settings) about 10 minutes. There is no per-fit
+datasets outside the quick suite, quick settings) about 10 minutes; ``--embeddings``
+(the 19 embedding sets, quick settings) about 20 minutes. There is no per-fit
 timeout (on 2 shared cores one would measure the machine's load, not the
 detector); interrupt with Ctrl-C and continue with ``--resume``.
 """

@@ -303,9 +303,8 @@ def test_every_detector_of_a_view_gets_the_same_rows(mixed_dir: Path) -> None:
         registry=registry,
         log=lambda _: None,
     )
-    calls = [
-        c for c in CALLS if not (isinstance(c[2], np.ndarray) and c[2].shape[1] == 8)
-    ]
+    # leave out the runner's untimed warm-up on 256 x 8 random rows
+    calls = [c for c in CALLS if getattr(c[2], "shape", None) != (256, 8)]
     for name in ("synth", "cats"):
         dataset = load_mixed_dataset(name, mixed_dir)
         for seed in (0, 1):

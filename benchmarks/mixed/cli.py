@@ -1,7 +1,7 @@
 """Command line: ``python -m benchmarks.mixed [OPTIONS]`` runs the mixed-table
 benchmark; ``report`` rebuilds its report and ``list`` shows detectors and tables.
 
-All 11 tables with every detector and 3 seeds take about half an hour on 2 busy
+All 11 tables with every detector and 3 seeds take about 25 minutes on 2 busy
 cores with ``--threads 1``. Interrupt with Ctrl-C and continue with ``--resume``.
 """
 
