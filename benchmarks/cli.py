@@ -5,7 +5,8 @@ Expected duration on 2 CPU cores: ``--quick`` (13 datasets, 3 seeds, training
 halves cut to 10,000 rows) about 20 minutes, most of it in the neural detectors
 and OneClassSVM on shuttle, aloi and campaign; the full suite (every dataset, 5
 seeds, training halves cut to 20,000 rows) several hours; ``--heldout`` (the 26
-datasets outside the quick suite, quick settings) about 10 minutes. There is no per-fit
+datasets outside the quick suite, quick settings) about 10 minutes; ``--embeddings``
+(the 19 embedding sets, quick settings) about 20 minutes. There is no per-fit
 timeout (on 2 shared cores one would measure the machine's load, not the
 detector); interrupt with Ctrl-C and continue with ``--resume``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,8 @@ import typer
 
 from benchmarks.data import (
     DEFAULT_DATA_DIR,
+    EMBEDDINGS_DATA_DIR,
+    EMBEDDINGS_SUITE,
     HELDOUT_SUITE,
     QUICK_MAX_TRAIN_ROWS,
     QUICK_SUITE,
@@ -28,12 +32,31 @@ from benchmarks.data import (
 )
 from benchmarks.registry import ANOMVAE, BASELINES, DESCRIPTIONS, REGISTRY
 
-__all__ = ["app", "main"]
+__all__ = [
+    "app",
+    "fail",
+    "main",
+    "resolve_detectors",
+    "resolve_names",
+    "run_then_report",
+    "set_threads",
+    "split_names",
+]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 FULL_MAX_TRAIN_ROWS = 20_000
 FULL_SEEDS = 5
 QUICK_SEEDS = 3
+
+#: Options shared by the benchmark commands (here and in ``benchmarks.mixed``).
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Skip rows already in OUT/results.csv.")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-row log.")]
+Threads = Annotated[
+    int | None,
+    typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
+]
 
 app = typer.Typer(
     add_completion=False,
@@ -42,31 +65,51 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: MESSAGE`` on stderr; the exit (code 1, or 2 for usage
+    errors) to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=code)
 
 
-def _names(value: str | None) -> list[str] | None:
+def split_names(value: str | None) -> list[str] | None:
+    """``"a, b,"`` -> ``["a", "b"]``; None stays None."""
     if value is None:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def resolve_detectors(spec: str | None) -> list[str]:
-    """Comma-separated detector names; ``anomvae`` and ``baselines`` are groups."""
-    groups = {"anomvae": list(ANOMVAE), "baselines": list(BASELINES)}
+def resolve_names(
+    spec: str | None,
+    known: Collection[str],
+    groups: Mapping[str, Sequence[str]],
+    default: Sequence[str],
+) -> list[str]:
+    """Comma-separated names (``default`` if none), each a ``known`` name or a
+    group of ``groups``; the result has each name once, in the order given.
+
+    Raises
+    ------
+    KeyError
+        For a name that is neither.
+    """
     names: list[str] = []
-    for item in _names(spec) or [*ANOMVAE, *BASELINES]:
+    for item in split_names(spec) or list(default):
         for name in groups.get(item, [item]):
-            if name not in REGISTRY:
+            if name not in known:
                 raise KeyError(
                     f"unknown detector {name!r}; choose from "
-                    f"{', '.join(REGISTRY)}, anomvae, baselines"
+                    f"{', '.join([*known, *groups])}"
                 )
             if name not in names:
                 names.append(name)
     return names
+
+
+def resolve_detectors(spec: str | None) -> list[str]:
+    """Comma-separated detector names; ``anomvae`` and ``baselines`` are groups."""
+    groups = {"anomvae": list(ANOMVAE), "baselines": list(BASELINES)}
+    return resolve_names(spec, REGISTRY, groups, [*ANOMVAE, *BASELINES])
 
 
 @app.callback(invoke_without_command=True)
@@ -88,9 +131,21 @@ def run(
             "--quick's seeds and cut; writes to OUT/heldout.",
         ),
     ] = False,
+    embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--embeddings",
+            help=f"The {len(EMBEDDINGS_SUITE)} image and text embedding sets (their "
+            "own folder), with --quick's seeds and cut; writes to OUT/embeddings.",
+        ),
+    ] = False,
     data: Annotated[
-        Path, typer.Option(help="Folder of .npz files (X raw, y == 1 anomaly).")
-    ] = DEFAULT_DATA_DIR,
+        Path | None,
+        typer.Option(
+            help="Folder of .npz files (X raw, y == 1 anomaly) [default: "
+            f"{DEFAULT_DATA_DIR}, {EMBEDDINGS_DATA_DIR} with --embeddings]."
+        ),
+    ] = None,
     datasets: Annotated[
         str | None, typer.Option(help="Comma-separated dataset names (file stems).")
     ] = None,
@@ -115,13 +170,11 @@ def run(
     out: Annotated[
         Path | None,
         typer.Option(
-            help=f"Output folder [default: {DEFAULT_OUT}, /heldout added "
-            "with --heldout]."
+            help=f"Output folder [default: {DEFAULT_OUT}, /heldout or /embeddings "
+            "added with --heldout or --embeddings]."
         ),
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Skip rows already in OUT/results.csv.")
-    ] = False,
+    resume: Resume = False,
     refit_variants: Annotated[
         bool,
         typer.Option(
@@ -129,13 +182,8 @@ def run(
             help="Fit each vae[score=...] separately instead of rescoring vae's fit.",
         ),
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No per-row log.")
-    ] = False,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
-    ] = None,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Run the benchmark (the full suite unless --quick) and write the report.
 
@@ -146,49 +194,66 @@ def run(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _set_threads(threads)
+    set_threads(threads)
     from benchmarks.report import write_report
-    from benchmarks.runner import MissingDetectorError, ResumeError, run_benchmark
+    from benchmarks.runner import run_benchmark
 
     try:
         names = resolve_detectors(detectors)
     except KeyError as exc:
-        raise _fail(str(exc.args[0]), code=2) from None
-    if heldout and (quick or datasets is not None):
-        raise _fail(
-            "--heldout chooses its datasets and settings: drop --quick and --datasets",
-            code=2,
+        raise fail(str(exc.args[0]), code=2) from None
+    suite_flags = [
+        f for f, on in (("--heldout", heldout), ("--embeddings", embeddings)) if on
+    ]
+    if suite_flags and (quick or datasets is not None or len(suite_flags) > 1):
+        flag = suite_flags[0]
+        others = ", ".join(
+            f
+            for f in ("--quick", "--datasets", "--heldout", "--embeddings")
+            if f != flag
         )
-    wanted = _names(datasets)
-    if wanted is None and (quick or heldout):
-        suite = QUICK_SUITE if quick else HELDOUT_SUITE
+        raise fail(f"{flag} chooses its datasets and settings: drop {others}", code=2)
+    if data is None:
+        data = EMBEDDINGS_DATA_DIR if embeddings else DEFAULT_DATA_DIR
+    wanted = split_names(datasets)
+    if wanted is None and (quick or heldout or embeddings):
+        suite = QUICK_SUITE if quick else HELDOUT_SUITE if heldout else EMBEDDINGS_SUITE
         available = {p.stem for p in Path(data).glob("*.npz")}
         missing = [n for n in suite if n not in available]
         if missing:
             typer.echo(f"warning: suite datasets missing: {missing}", err=True)
         wanted = [n for n in suite if n in available]
         if not wanted:
-            raise _fail(f"none of the suite's datasets is in {data}", code=2)
+            raise fail(f"none of the suite's datasets is in {data}", code=2)
     if out is None:
-        out = DEFAULT_OUT / "heldout" if heldout else DEFAULT_OUT
+        out = DEFAULT_OUT
+        if heldout or embeddings:
+            out /= "heldout" if heldout else "embeddings"
     try:
         paths = find_datasets(data, wanted)
     except FileNotFoundError as exc:
-        raise _fail(str(exc), code=2) from None
-    quick_settings = quick or heldout  # the held-out suite runs with quick's settings
+        raise fail(str(exc), code=2) from None
+    # the held-out and embedding suites run with quick's settings
+    quick_settings = quick or heldout or embeddings
     n_seeds = seeds or (QUICK_SEEDS if quick_settings else FULL_SEEDS)
     cap = max_train_rows
     if cap is None:
         cap = QUICK_MAX_TRAIN_ROWS if quick_settings else FULL_MAX_TRAIN_ROWS
     settings = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
-        "suite": "held-out" if heldout else _suite_name(quick, datasets),
+        "suite": (
+            "held-out"
+            if heldout
+            else "embeddings"
+            if embeddings
+            else _suite_name(quick, datasets)
+        ),
         "data_dir": str(data),
         "datasets": [p.stem for p in paths],
         "detectors": names,
     }
-    try:
-        run_benchmark(
+    run_then_report(
+        lambda: run_benchmark(
             paths,
             names,
             range(n_seeds),
@@ -199,15 +264,29 @@ def run(
             settings=settings,
             required=[n for n in names if n in BASELINES],
             log=(lambda _: None) if quiet else _log,
-        )
-    except ResumeError as exc:
-        raise _fail(str(exc), code=2) from None
-    except MissingDetectorError as exc:
-        raise _fail(str(exc)) from None
+        ),
+        lambda: write_report(out),
+        out,
+    )
+
+
+def run_then_report(
+    run: Callable[[], object], report: Callable[[], object], out: Path
+) -> None:
+    """Run a benchmark, then write its report; a domain error becomes a one-line
+    message and exit code 1 (2 for a ``--resume`` that does not fit)."""
+    from benchmarks.runner import MissingDetectorError, ResumeError
+
     try:
-        write_report(out)
+        run()
+    except ResumeError as exc:
+        raise fail(str(exc), code=2) from None
+    except MissingDetectorError as exc:
+        raise fail(str(exc)) from None
+    try:
+        report()
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"wrote {out}/results.csv, summary.md, auroc.png, readme_section.md")
 
 
@@ -217,7 +296,7 @@ def _suite_name(quick: bool, datasets: str | None) -> str:
     return "quick" if quick else "full"
 
 
-def _set_threads(threads: int | None) -> None:
+def set_threads(threads: int | None) -> None:
     """Set torch's thread count. On a loaded machine the default (one per core)
     can make small networks many times slower than one thread, so timings are
     only comparable at the same setting, which ``run.json`` records."""
@@ -241,10 +320,7 @@ def speed(
         str | None,
         typer.Option(help="Comma-separated: small, medium, wide, fit_check."),
     ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="torch threads [default: torch's, one per core]."),
-    ] = None,
+    threads: Threads = None,
     repeats: Annotated[
         int, typer.Option(min=1, help="Runs per detector; the fastest counts.")
     ] = 1,
@@ -255,20 +331,20 @@ def speed(
     10,000 x 300) and fit_check (backdoor, 60,000 x 196, anomvae only, goal
     <= 60 s). All four take roughly 10-15 minutes on 2 cores per repeat.
     """
-    _set_threads(threads)
+    set_threads(threads)
     from benchmarks.speed import SPEED_CASES, run_speed
 
-    wanted = _names(cases)
+    wanted = split_names(cases)
     chosen = [c for c in SPEED_CASES if wanted is None or c.name in wanted]
     if not chosen:
-        raise _fail(f"no speed case among {wanted}", code=2)
+        raise fail(f"no speed case among {wanted}", code=2)
     command = "python -m benchmarks speed " + shlex.join(sys.argv[2:])
     try:
         md = run_speed(
             data, out, chosen, repeats=repeats, command=command.strip(), log=_log
         )
     except FileNotFoundError as exc:
-        raise _fail(str(exc), code=2) from None
+        raise fail(str(exc), code=2) from None
     typer.echo(md.read_text())
 
 
@@ -287,13 +363,13 @@ def report(
     from benchmarks.report import embed_in_readme, write_report
 
     if not (out / "results.csv").exists():
-        raise _fail(f"no results.csv in {out}", code=2)
+        raise fail(f"no results.csv in {out}", code=2)
     try:
         write_report(out)
         if readme is not None:
             embed_in_readme(readme, out / "readme_section.md")
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo((out / "summary.md").read_text())
 
 
@@ -310,7 +386,7 @@ def list_(
     try:
         paths = find_datasets(data)
     except FileNotFoundError as exc:
-        raise _fail(str(exc), code=2) from None
+        raise fail(str(exc), code=2) from None
     quick = set(QUICK_SUITE)
     for p in paths:
         typer.echo(f"{p.stem}{'  (quick)' if p.stem in quick else ''}")

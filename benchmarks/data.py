@@ -23,15 +23,20 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "EMBEDDINGS_DATA_DIR",
+    "EMBEDDINGS_SUITE",
     "HELDOUT_SUITE",
     "HIGH_CONTAMINATION_PCT",
     "PROTOCOL_VERSION",
     "QUICK_MAX_TRAIN_ROWS",
     "QUICK_SUITE",
     "SUITES",
+    "SUITE_DATA_DIRS",
+    "AnomalyShare",
     "Dataset",
     "Split",
     "deduplicate",
+    "distinct_rows",
     "find_datasets",
     "load_dataset",
     "make_split",
@@ -46,6 +51,8 @@ PROTOCOL_VERSION = 1
 #: ``../shared/datasets/odds`` seen from the repository root.
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = _REPO_ROOT.parent / "shared" / "datasets" / "odds"
+#: ``../shared/datasets/embeddings``: the embedding suite's own folder.
+EMBEDDINGS_DATA_DIR = _REPO_ROOT.parent / "shared" / "datasets" / "embeddings"
 
 #: Datasets with more anomalies than this (in % of their distinct rows) are not
 #: "rare anomaly" problems; the report puts them in a table of their own.
@@ -111,15 +118,74 @@ HELDOUT_SUITE: tuple[str, ...] = (
     "yeast",
 )
 
+#: The ``--embeddings`` suite: every file of ``../shared/datasets/embeddings``,
+#: pretrained-network embeddings of images (ResNet-18) and text (BERT) as published
+#: by ADBench. No anomvae default was chosen on these sets, and none should be: it
+#: is the check of the defaults on data of a kind the other two suites lack (wide,
+#: dense, small). Run with the quick suite's seeds and cut (no set is cut: the
+#: largest training half is 2,500 rows). Sizes: rows x features, anomaly share.
+EMBEDDINGS_SUITE: tuple[str, ...] = (
+    # MVTec AD, one object or texture per set, 512-d ResNet-18 embeddings of
+    # good (normal) and defective (anomalous) parts: 35-215 training rows
+    "mvtec_bottle_resnet18",  # 292, 21.6 %
+    "mvtec_cable_resnet18",  # 374, 24.6 %
+    "mvtec_carpet_resnet18",  # 397, 22.4 %
+    "mvtec_grid_resnet18",  # 342, 16.7 %
+    "mvtec_hazelnut_resnet18",  # 501, 14.0 %
+    "mvtec_leather_resnet18",  # 369, 24.9 %
+    "mvtec_metal_nut_resnet18",  # 335, 27.8 %
+    "mvtec_screw_resnet18",  # 480, 24.8 %
+    "mvtec_tile_resnet18",  # 347, 24.2 %
+    "mvtec_toothbrush_resnet18",  # 102, 29.4 %: 36 training rows
+    "mvtec_transistor_resnet18",  # 313, 12.8 %
+    "mvtec_wood_resnet18",  # 326, 18.4 %
+    # CIFAR-10, one class normal, 5 % of the others as anomalies, 512-d ResNet-18
+    "cifar10_0_resnet18",  # 5.3k, 5 % (airplane normal)
+    "cifar10_4_resnet18",  # 5.3k, 5 % (deer)
+    "cifar10_6_resnet18",  # 5.3k, 5 % (frog)
+    # 20 Newsgroups, one topic group normal, 768-d BERT embeddings
+    "20news_3_bert",  # 615 (602 distinct), 5 %
+    # high contamination (> 30 %), reported separately
+    "mvtec_capsule_resnet18",  # 351, 31.1 %
+    "mvtec_pill_resnet18",  # 434, 32.5 %
+    "mvtec_zipper_resnet18",  # 391, 30.4 %
+)
+
 #: The suites the sweeps measure on (``--suite``), by name.
-SUITES: dict[str, tuple[str, ...]] = {"quick": QUICK_SUITE, "heldout": HELDOUT_SUITE}
+SUITES: dict[str, tuple[str, ...]] = {
+    "quick": QUICK_SUITE,
+    "heldout": HELDOUT_SUITE,
+    "embeddings": EMBEDDINGS_SUITE,
+}
+
+#: Where each suite's files are unless ``--data`` says otherwise.
+SUITE_DATA_DIRS: dict[str, Path] = {
+    "quick": DEFAULT_DATA_DIR,
+    "heldout": DEFAULT_DATA_DIR,
+    "embeddings": EMBEDDINGS_DATA_DIR,
+}
 
 #: Training rows kept per split in ``--quick`` (affects shuttle, aloi, campaign).
 QUICK_MAX_TRAIN_ROWS = 10_000
 
 
+class AnomalyShare:
+    """``anomaly_pct`` and ``high_contamination`` of a dataset with labels ``y``."""
+
+    y: np.ndarray
+
+    @property
+    def anomaly_pct(self) -> float:
+        """Share of anomalies among the distinct rows, in percent."""
+        return float(100.0 * self.y.mean())
+
+    @property
+    def high_contamination(self) -> bool:
+        return self.anomaly_pct > HIGH_CONTAMINATION_PCT
+
+
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(AnomalyShare):
     """One benchmark dataset after deduplication.
 
     Attributes
@@ -138,15 +204,6 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray
     n_published: int
-
-    @property
-    def anomaly_pct(self) -> float:
-        """Share of anomalies among the distinct rows, in percent."""
-        return float(100.0 * self.y.mean())
-
-    @property
-    def high_contamination(self) -> bool:
-        return self.anomaly_pct > HIGH_CONTAMINATION_PCT
 
 
 @dataclass(frozen=True)
@@ -201,12 +258,23 @@ def deduplicate(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     # +0.0 maps -0.0 to 0.0 so that equal vectors compare equal however stored.
     X = np.asarray(X, dtype=np.float64) + 0.0
+    keep, label = distinct_rows(X, y)
+    return X[keep], label
+
+
+def distinct_rows(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rule of :func:`deduplicate` as indices: the first row of each distinct
+    row of ``X``, in order of first occurrence, and its label (1 if any copy is 1).
+
+    ``X`` is compared value by value (``numpy.unique(axis=0)``); mixed tables pass
+    integer codes of their cells (``benchmarks.mixed.data``).
+    """
     y = np.asarray(y, dtype=np.int64)
     _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
     label = np.zeros(len(first), dtype=np.int64)
     np.maximum.at(label, inverse.ravel(), y)
     order = np.argsort(first)
-    return X[first[order]], label[order]
+    return first[order], label[order]
 
 
 def load_dataset(path: str | Path) -> Dataset:

@@ -36,6 +36,8 @@ __all__ = [
     "VAE_SCORES",
     "anomaly_scores",
     "build",
+    "knn_estimator",
+    "lof_estimator",
     "seed_everything",
 ]
 
@@ -68,10 +70,15 @@ def _iforest() -> Any:
     return IsolationForest()
 
 
-def _lof() -> Any:
+def lof_estimator() -> Any:
+    """scikit-learn ``LocalOutlierFactor(novelty=True)``, unscaled."""
     from sklearn.neighbors import LocalOutlierFactor
 
-    return _scaled(LocalOutlierFactor(novelty=True))
+    return LocalOutlierFactor(novelty=True)
+
+
+def _lof() -> Any:
+    return _scaled(lof_estimator())
 
 
 def _ocsvm() -> Any:
@@ -80,10 +87,15 @@ def _ocsvm() -> Any:
     return _scaled(OneClassSVM())
 
 
-def _knn() -> Any:
+def knn_estimator() -> Any:
+    """PyOD ``KNN()`` (distance to the 5th neighbour), unscaled."""
     from pyod.models.knn import KNN
 
-    return _scaled(KNN())
+    return KNN()
+
+
+def _knn() -> Any:
+    return _scaled(knn_estimator())
 
 
 def _ecod() -> Any:

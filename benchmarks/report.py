@@ -14,7 +14,7 @@ Definitions used throughout (and stated in the outputs):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,13 +31,25 @@ from benchmarks.runner import load_results
 __all__ = [
     "TIE_TOLERANCE",
     "Summary",
+    "detector_table",
     "embed_in_readme",
+    "format_cell",
+    "generated_note",
+    "headline_table",
+    "markdown_table",
     "mean_ranks",
+    "meta_line",
+    "metric_table",
+    "problem_sections",
     "render_readme_section",
     "render_summary",
+    "result_sections",
+    "standing",
     "summarise",
+    "time_table",
     "win_tie_loss",
     "write_report",
+    "wtl_table",
 ]
 
 #: |ΔAUROC| below this is a tie (half a point of AUROC).
@@ -149,7 +161,9 @@ def _code(name: str) -> str:
     return f"`{name}`"
 
 
-def _cell(mean: float, std: float, bold: bool = False) -> str:
+def format_cell(mean: float, std: float, bold: bool = False) -> str:
+    """``"0.812 ± 0.004"`` (``"0.812"`` without a std, ``"—"`` without a mean),
+    in bold if told."""
     if pd.isna(mean):
         return "—"
     text = f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
@@ -165,7 +179,7 @@ def _numeric(cell: Any) -> bool:
     return True
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A markdown table; columns whose cells are all numbers are right-aligned."""
     align = [
         "---:" if i > 0 and all(_numeric(row[i]) for row in rows) else "---"
@@ -176,7 +190,7 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _metric_table(
+def metric_table(
     s: Summary, datasets: Sequence[str], metric: str, footer: bool = True
 ) -> str:
     mean, std = (s.auroc, s.auroc_std) if metric == "auroc" else (s.ap, s.ap_std)
@@ -193,7 +207,7 @@ def _metric_table(
                 int(info["n_features"]),
                 f"{info['anomaly_pct']:.1f}",
                 *(
-                    _cell(mean.at[d, c], std.at[d, c], mean.at[d, c] == best)
+                    format_cell(mean.at[d, c], std.at[d, c], mean.at[d, c] == best)
                     for c in s.detectors
                 ),
             ]
@@ -216,10 +230,10 @@ def _metric_table(
                 [f"**{label}**", "", "", "", ""]
                 + [fmt.format(values[c]) for c in s.detectors]
             )
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _wtl_table(s: Summary, datasets: Sequence[str]) -> str:
+def wtl_table(s: Summary, datasets: Sequence[str]) -> str:
     table = s.auroc.loc[list(datasets)]
     header = ["anomvae \\ baseline", *map(_code, s.baselines), "rank vs baselines"]
     rows = []
@@ -227,10 +241,10 @@ def _wtl_table(s: Summary, datasets: Sequence[str]) -> str:
         cells = ["{}/{}/{}".format(*win_tie_loss(table, a, b)) for b in s.baselines]
         rank = mean_ranks(table[[a, *s.baselines]])[a]
         rows.append([_code(a), *cells, f"{rank:.2f}"])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _time_table(s: Summary) -> str:
+def time_table(s: Summary) -> str:
     header = ["detector", "median fit s", "median score s", "total fit s", "max fit s"]
     rows = [
         [
@@ -242,12 +256,17 @@ def _time_table(s: Summary) -> str:
         ]
         for c in s.detectors
     ]
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def _detector_table(s: Summary) -> str:
-    rows = [[_code(c), *DESCRIPTIONS.get(c, ("custom", "?"))] for c in s.detectors]
-    return _markdown(["name", "estimator (library defaults)", "input scaling"], rows)
+def detector_table(
+    s: Summary,
+    descriptions: Mapping[str, tuple[str, str]] = DESCRIPTIONS,
+    header: Sequence[str] = ("name", "estimator (library defaults)", "input scaling"),
+) -> str:
+    """One row per detector of the run: its name and ``descriptions[name]``."""
+    rows = [[_code(c), *descriptions.get(c, ("custom", "?"))] for c in s.detectors]
+    return markdown_table(header, rows)
 
 
 PROTOCOL_TEXT = """\
@@ -273,7 +292,7 @@ PROTOCOL_TEXT = """\
   report that fit's time. Nothing is tuned per dataset."""
 
 
-def _meta_line(meta: dict[str, Any]) -> str:
+def meta_line(meta: dict[str, Any]) -> str:
     env = meta.get("environment", {})
     versions = ", ".join(
         f"{k} {env[k]}"
@@ -292,36 +311,53 @@ def render_summary(s: Summary, meta: dict[str, Any]) -> str:
     """The full ``summary.md``."""
     parts = [
         f"# Benchmark results ({meta.get('suite', 'custom')} suite)",
-        _meta_line(meta),
+        meta_line(meta),
         "## Protocol",
         PROTOCOL_TEXT.format(pct=HIGH_CONTAMINATION_PCT, tie=TIE_TOLERANCE),
-        _detector_table(s),
+        detector_table(s),
+        *result_sections(s),
+        *problem_sections(s, meta),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def result_sections(s: Summary) -> list[str]:
+    """The markdown blocks of the results: AUROC and AP of the headline datasets,
+    the high-contamination table, anomvae's W/T/L against each baseline and the
+    time table."""
+    return [
         f"## AUROC, datasets with ≤ {HIGH_CONTAMINATION_PCT:.0f} % anomalies "
         f"({len(s.headline)} datasets, {seeds_text(s.n_seeds)})",
         "Best per dataset in bold. `train`/`test`: rows per split, `d`: features, "
         "`anom. %`: anomalies among the distinct rows.",
-        _metric_table(s, s.headline, "auroc"),
+        metric_table(s, s.headline, "auroc"),
         "## Average precision, same datasets",
-        _metric_table(s, s.headline, "ap"),
+        metric_table(s, s.headline, "ap"),
         f"## High-contamination datasets (> {HIGH_CONTAMINATION_PCT:.0f} % anomalies),"
         " not in the headline",
-        _metric_table(s, s.high, "auroc") if s.high else "None in this run.",
+        metric_table(s, s.high, "auroc") if s.high else "None in this run.",
         f"## anomvae against each baseline: wins/ties/losses (tie = |ΔAUROC| < "
         f"{TIE_TOLERANCE}), headline datasets",
         "`rank vs baselines`: mean rank of that detector among itself and the "
         "baselines only.",
         (
-            _wtl_table(s, s.headline)
+            wtl_table(s, s.headline)
             if s.anomvae and s.baselines and s.headline
             else "Needs anomvae and baseline rows."
         ),
         "## Time per split (seconds, CPU)",
-        _time_table(s),
+        time_table(s),
     ]
+
+
+def problem_sections(s: Summary, meta: dict[str, Any]) -> list[str]:
+    """The markdown blocks of what did not go to plan: datasets left out of the
+    means, failed rows, notes (infinite scores) and skipped detectors."""
+    parts: list[str] = []
     if s.incomplete:
         parts += [
             "## Datasets left out of the means (a detector has no result there)",
-            _metric_table(s, sorted(s.incomplete), "auroc", footer=False),
+            metric_table(s, sorted(s.incomplete), "auroc", footer=False),
         ]
     if s.incomplete or not s.failures.empty:
         lines = [
@@ -349,10 +385,10 @@ def render_summary(s: Summary, meta: dict[str, Any]) -> str:
             "## Skipped detectors",
             *(f"* `{k}`: {v}" for k, v in skipped.items()),
         ]
-    return "\n\n".join(parts) + "\n"
+    return parts
 
 
-def _standing(s: Summary) -> list[str]:
+def standing(s: Summary) -> list[str]:
     """Bullets: where anomvae stands against the issue's goals."""
     if not s.anomvae or not s.headline:
         return ["* No anomvae detector in this run (not requested or not importable)."]
@@ -415,15 +451,23 @@ def _speed_lines(speed_md: Path, where: str) -> list[str]:
     return [intro, *keep]
 
 
-def render_readme_section(
-    s: Summary, meta: dict[str, Any], out_dir: Path, repo_root: Path
-) -> str:
-    """The README's benchmark section (a generated fragment)."""
+def generated_note(out_dir: Path, repo_root: Path, command: str) -> tuple[str, str]:
+    """Where the results are (relative to the repository if inside it) and the
+    "generated, do not edit" comment that opens a README fragment."""
     try:
         where = out_dir.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
         where = out_dir.as_posix()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return where, (
+        f"<!-- Generated from {where}/results.csv by `{command}` on {now}; do not "
+        "edit by hand. -->"
+    )
+
+
+def headline_table(s: Summary) -> str:
+    """Markdown: mean AUROC, mean AP, mean rank and median fit time of each
+    detector over the headline datasets (all datasets if there are none)."""
     table = s.auroc.loc[s.headline, s.detectors] if s.headline else s.auroc
     ranks = mean_ranks(table)
     rows = [
@@ -436,6 +480,16 @@ def render_readme_section(
         ]
         for c in s.detectors
     ]
+    return markdown_table(
+        ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
+    )
+
+
+def render_readme_section(
+    s: Summary, meta: dict[str, Any], out_dir: Path, repo_root: Path
+) -> str:
+    """The README's benchmark section (a generated fragment)."""
+    where, note = generated_note(out_dir, repo_root, "python -m benchmarks report")
     high = "none in this run"
     if s.high:
         high_means = s.auroc.loc[s.high].mean()
@@ -449,10 +503,9 @@ def render_readme_section(
             + ", ".join(f"`{c}` {high_means[c]:.3f}" for c in dict.fromkeys(shown))
         )
     parts = [
-        f"<!-- Generated from {where}/results.csv by `python -m benchmarks report` on "
-        f"{now}; do not edit by hand. -->",
+        note,
         "### Benchmark",
-        _meta_line(meta),
+        meta_line(meta),
         f"**What:** AUROC and average precision of anomvae's detectors with their "
         f"defaults against {len(s.baselines)} baselines with their libraries' "
         f"defaults, on {len(s.headline)} datasets with "
@@ -463,12 +516,10 @@ def render_readme_section(
         "scaling fitted on training rows only where a detector needs it; nothing "
         f"tuned per dataset. Full protocol and per-dataset tables: "
         f"[`{where}/summary.md`]({where}/summary.md).",
-        _markdown(
-            ["detector", "mean AUROC", "mean AP", "mean rank", "median fit s"], rows
-        ),
+        headline_table(s),
         f"![per-dataset AUROC]({where}/auroc.png)",
         "**Where anomvae stands:**",
-        "\n".join(_standing(s)),
+        "\n".join(standing(s)),
         f"High-contamination datasets (> {HIGH_CONTAMINATION_PCT:.0f} % anomalies, "
         f"reported separately): {high}.",
         *_speed_lines(out_dir / "speed.md", where),

@@ -35,11 +35,17 @@ __all__ = [
     "ResumeError",
     "RunPlan",
     "auroc_ap",
+    "describe",
     "environment",
+    "evaluate",
     "load_results",
+    "log_stderr",
+    "open_results",
     "plan_detectors",
     "run_benchmark",
+    "start_run",
     "warm_up",
+    "write_meta",
 ]
 
 RESULT_COLUMNS = (
@@ -70,7 +76,8 @@ class MissingDetectorError(RuntimeError):
     """A detector the run cannot do without (a baseline) fails to import."""
 
 
-def _stderr(message: str) -> None:
+def log_stderr(message: str) -> None:
+    """The default log: one line on stderr."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -115,7 +122,7 @@ def plan_detectors(
     shared_fit: Mapping[str, str] = SHARED_FIT,
     refit_variants: bool = False,
     required: Collection[str] = (),
-    log: Log = _stderr,
+    log: Log = log_stderr,
 ) -> RunPlan:
     """Group the requested detectors into fits, dropping those that cannot run.
 
@@ -228,7 +235,12 @@ def load_results(path: str | Path) -> pd.DataFrame:
     return frame.drop_duplicates(["dataset", "seed", "detector"], keep="last")
 
 
-def _open_results(path: Path, resume: bool) -> tuple[Any, set[tuple[str, int, str]]]:
+def open_results(
+    path: Path, resume: bool, columns: Sequence[str] = RESULT_COLUMNS
+) -> tuple[Any, set[tuple[str, int, str]]]:
+    """Open ``results.csv`` for appending rows (a new file with a header unless
+    resuming) and return it with the ``(dataset, seed, detector)`` rows it already
+    holds without an error."""
     done: set[tuple[str, int, str]] = set()
     if resume and path.exists() and path.stat().st_size > 0:
         previous = load_results(path)
@@ -240,7 +252,7 @@ def _open_results(path: Path, resume: bool) -> tuple[Any, set[tuple[str, int, st
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("w", newline="")
-        csv.writer(handle).writerow(RESULT_COLUMNS)
+        csv.writer(handle).writerow(columns)
     return handle, done
 
 
@@ -256,6 +268,51 @@ def _check_resume(meta_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
                 "--resume"
             )
     return previous
+
+
+def start_run(
+    out_dir: Path,
+    settings: Mapping[str, Any] | None,
+    *,
+    protocol_version: int,
+    max_train_rows: int | None,
+    seeds: Sequence[int],
+    resume: bool,
+) -> tuple[dict[str, Any], Path]:
+    """Create ``out_dir`` and return the run's ``run.json`` contents (the
+    settings, protocol version, cut and seeds, the start time, the earlier starts
+    when resuming, and the environment) and path.
+
+    Raises
+    ------
+    ResumeError
+        If resuming on results of another protocol version or training cut.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = out_dir / "run.json"
+    meta: dict[str, Any] = {
+        **dict(settings or {}),
+        "protocol_version": protocol_version,
+        "max_train_rows": max_train_rows,
+        "seeds": list(seeds),
+    }
+    if resume:
+        previous = _check_resume(meta_path, meta)
+        meta["started"] = previous.get("started", _now())
+        meta["resumed"] = [*previous.get("resumed", []), _now()]
+    else:
+        meta["started"] = _now()
+    meta["environment"] = environment()
+    return meta, meta_path
+
+
+def write_meta(
+    meta_path: Path, meta: Mapping[str, Any], finished: bool = False
+) -> None:
+    """Write ``run.json``; with ``finished`` stamp the finishing time first."""
+    if finished:
+        meta = {**meta, "finished": _now()}
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _now() -> str:
@@ -285,7 +342,7 @@ def run_benchmark(
     shared_fit: Mapping[str, str] = SHARED_FIT,
     settings: Mapping[str, Any] | None = None,
     required: Collection[str] = (),
-    log: Log = _stderr,
+    log: Log = log_stderr,
 ) -> Path:
     """Evaluate ``detectors`` on every dataset and seed; return the CSV's path.
 
@@ -295,21 +352,15 @@ def run_benchmark(
     ...) are stored in ``run.json`` with the environment.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, meta_path = out_dir / "results.csv", out_dir / "run.json"
-    meta: dict[str, Any] = {
-        **dict(settings or {}),
-        "protocol_version": PROTOCOL_VERSION,
-        "max_train_rows": max_train_rows,
-        "seeds": list(seeds),
-    }
-    if resume:
-        previous = _check_resume(meta_path, meta)
-        meta["started"] = previous.get("started", _now())
-        meta["resumed"] = [*previous.get("resumed", []), _now()]
-    else:
-        meta["started"] = _now()
-    meta["environment"] = environment()
+    csv_path = out_dir / "results.csv"
+    meta, meta_path = start_run(
+        out_dir,
+        settings,
+        protocol_version=PROTOCOL_VERSION,
+        max_train_rows=max_train_rows,
+        seeds=seeds,
+        resume=resume,
+    )
     plan = plan_detectors(
         detectors,
         registry=registry,
@@ -319,10 +370,10 @@ def run_benchmark(
         log=log,
     )
     meta["skipped_detectors"] = plan.skipped
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    write_meta(meta_path, meta)
     warm_up(list(plan.fits), registry)
 
-    handle, done = _open_results(csv_path, resume)
+    handle, done = open_results(csv_path, resume)
     writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
     try:
         for path in dataset_paths:
@@ -346,25 +397,27 @@ def run_benchmark(
                     "n_test_anomalies": int(split.y_test.sum()),
                 }
                 for base, rows in todo.items():
-                    for row in _evaluate(base, rows, split, seed, registry):
+                    for row in evaluate(base, rows, split, seed, registry):
                         writer.writerow({**common, **row})
                         handle.flush()
-                        log(_describe(dataset.name, seed, row))
+                        log(describe(dataset.name, seed, row))
     finally:
         handle.close()
-    meta["finished"] = _now()
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    write_meta(meta_path, meta, finished=True)
     return csv_path
 
 
-def _evaluate(
+def evaluate(
     base: str,
     rows: list[tuple[str, dict[str, Any] | None]],
-    split: Split,
+    split: Split | Any,
     seed: int,
     registry: Mapping[str, Factory],
 ) -> list[dict[str, Any]]:
-    """Fit ``base`` once and produce the result rows it stands for."""
+    """Fit ``base`` once on a copy of ``split.X_train``, score a copy of
+    ``split.X_test`` and produce the result rows it stands for (``rows``, as in
+    :class:`RunPlan`). ``split`` is anything with ``X_train``, ``X_test`` and
+    ``y_test`` whose inputs have ``.copy()``: arrays or DataFrames."""
     results: list[dict[str, Any]] = []
     with warnings.catch_warnings():
         # Library chatter (deprecations, convergence notes) is not a result;
@@ -420,7 +473,8 @@ def _row(
     }
 
 
-def _describe(dataset: str, seed: int, row: Mapping[str, Any]) -> str:
+def describe(dataset: str, seed: int, row: Mapping[str, Any]) -> str:
+    """The log line of one result row."""
     head = f"{dataset:<18} seed {seed}  {row['detector']:<26}"
     if row["error"]:
         return f"{head} FAILED {row['error']}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.data import DEFAULT_DATA_DIR, SUITES
+from benchmarks.data import DEFAULT_DATA_DIR, SUITE_DATA_DIRS, SUITES
 
 __all__ = ["caption", "one_way_table", "parse_args", "write"]
 
@@ -26,19 +26,24 @@ def parse_args(
 ) -> argparse.Namespace:
     """Add the options every sweep takes (``--data``, ``--seeds``, ``--out``,
     ``--threads``, and ``--suite`` unless ``suite`` is False) to ``parser`` (which
-    holds the sweep's own), parse ``argv`` and apply ``--threads``. ``--out``
-    defaults to ``benchmarks/results``, or its ``heldout`` folder for that suite."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
+    holds the sweep's own), parse ``argv`` and apply ``--threads``. ``--data``
+    defaults to the suite's folder (:data:`benchmarks.data.SUITE_DATA_DIRS`),
+    ``--out`` to ``benchmarks/results``, or its folder named after the suite for
+    any other suite than the quick one."""
+    parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=None)
     if suite:
         parser.add_argument("--suite", choices=sorted(SUITES), default="quick")
     args = parser.parse_args(argv)
+    chosen = getattr(args, "suite", "quick")
+    if args.data is None:
+        args.data = SUITE_DATA_DIRS.get(chosen, DEFAULT_DATA_DIR)
     if args.out is None:
         args.out = Path("benchmarks/results")
-        if getattr(args, "suite", "quick") == "heldout":
-            args.out /= "heldout"
+        if chosen != "quick":
+            args.out /= chosen
     if args.threads:
         import torch
 

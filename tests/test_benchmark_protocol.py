@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.data import (  # noqa: E402
     DEFAULT_DATA_DIR,
+    EMBEDDINGS_DATA_DIR,
     deduplicate,
     load_dataset,
     make_split,
@@ -510,6 +511,92 @@ def test_heldout_suite_leaves_out_only_the_largest_datasets() -> None:
     assert set(HELDOUT_SUITE) <= set(sizes)
     left_out = set(sizes) - set(HELDOUT_SUITE) - set(QUICK_SUITE)
     assert left_out == {name for name, n in sizes.items() if n > 90_000}
+
+
+def test_embeddings_suite_is_disjoint_from_the_other_suites() -> None:
+    from benchmarks.data import (
+        EMBEDDINGS_DATA_DIR,
+        EMBEDDINGS_SUITE,
+        HELDOUT_SUITE,
+        QUICK_SUITE,
+        SUITE_DATA_DIRS,
+        SUITES,
+    )
+
+    assert SUITES["embeddings"] == EMBEDDINGS_SUITE
+    assert len(set(EMBEDDINGS_SUITE)) == len(EMBEDDINGS_SUITE) == 19
+    assert not set(EMBEDDINGS_SUITE) & (set(QUICK_SUITE) | set(HELDOUT_SUITE))
+    assert SUITE_DATA_DIRS["embeddings"] == EMBEDDINGS_DATA_DIR != DEFAULT_DATA_DIR
+
+
+@pytest.mark.skipif(
+    not EMBEDDINGS_DATA_DIR.is_dir(), reason="no ../shared embedding datasets"
+)
+def test_embeddings_suite_is_every_file_of_its_folder() -> None:
+    """Every .npz of the folder (and of its index.json) is in the suite, none of
+    them is a file of the ODDS folder, and the three sets the suite's comment
+    puts last are exactly those with over 30 % anomalies after deduplication."""
+    import hashlib
+    import json
+
+    from benchmarks.data import EMBEDDINGS_SUITE
+
+    files = sorted(EMBEDDINGS_DATA_DIR.glob("*.npz"))
+    assert {p.stem for p in files} == set(EMBEDDINGS_SUITE)
+    index = json.loads((EMBEDDINGS_DATA_DIR / "index.json").read_text())
+    assert {entry["name"] for entry in index} == set(EMBEDDINGS_SUITE)
+    if DEFAULT_DATA_DIR.is_dir():
+        odds = {
+            hashlib.sha256(p.read_bytes()).digest()
+            for p in DEFAULT_DATA_DIR.glob("*.npz")
+        }
+        assert not odds & {hashlib.sha256(p.read_bytes()).digest() for p in files}
+    high = {p.stem for p in files if load_dataset(p).high_contamination}
+    assert high == set(EMBEDDINGS_SUITE[-3:])
+
+
+def test_cli_embeddings_runs_only_the_embedding_sets(
+    npz_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--embeddings`` reads its own folder unless ``--data`` says otherwise,
+    picks the suite's files and refuses the other suite options."""
+    from typer.testing import CliRunner
+
+    from benchmarks import cli
+    from benchmarks.cli import app
+
+    (npz_dir / "gauss.npz").rename(npz_dir / "20news_3_bert.npz")
+    (npz_dir / "dups.npz").rename(npz_dir / "cardio.npz")
+    monkeypatch.setattr(cli, "EMBEDDINGS_DATA_DIR", npz_dir)
+    out = npz_dir / "embeddings-out"
+    args = ["--detectors", "ecod", "--out", str(out), "-q"]
+    result = CliRunner().invoke(app, [*args, "--embeddings"])
+    assert result.exit_code == 0, result.output
+    assert "warning: suite datasets missing" in result.output
+    results = load_results(out / "results.csv")
+    assert set(results.dataset) == {"20news_3_bert"}
+    assert sorted(results.seed.unique()) == [0, 1, 2]
+    assert "embeddings suite" in (out / "summary.md").read_text()
+    meta = (out / "run.json").read_text()
+    assert f'"data_dir": "{npz_dir}"' in meta
+    assert '"max_train_rows": 10000' in meta
+    for clash in (["--quick"], ["--datasets", "cardio"], ["--heldout"]):
+        refused = CliRunner().invoke(app, [*args, "--embeddings", *clash])
+        assert refused.exit_code == 2
+        assert "drop" in refused.output
+
+
+def test_sweeps_find_the_embeddings_suite_in_its_own_folder() -> None:
+    import argparse
+
+    from benchmarks import sweeps
+    from benchmarks.data import EMBEDDINGS_DATA_DIR
+
+    args = sweeps.parse_args(argparse.ArgumentParser(), ["--suite", "embeddings"])
+    assert args.data == EMBEDDINGS_DATA_DIR
+    assert args.out == Path("benchmarks/results/embeddings")
+    heldout = sweeps.parse_args(argparse.ArgumentParser(), ["--suite", "heldout"])
+    assert heldout.data == DEFAULT_DATA_DIR
 
 
 # ------------------------------------------------ anomvae's scoring variants
