@@ -49,24 +49,32 @@ from anomvae.devices import (
     scoring_rows,
 )
 from anomvae.exceptions import DataError
+from anomvae.explain import numeric_reasons, top_cells
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.preprocessing import SCALERS, Scaler
+from anomvae.schema import TableSchema, as_frame
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
     anomaly_scores,
+    conditions_of,
     decoded_mean,
     fit_latent_reference,
     fixed_draws,
     out_of_support,
     reconstruction_errors,
     reconstruction_objective,
+    unexpected_cells,
 )
+from anomvae.tabular import TableBatch, TableEncoder, mask_cells
 from anomvae.training import Objective, TrainConfig, check_noise, corrupt, train
 
 __all__ = ["BaseAutoencoderDetector"]
 
 #: The dataclass settings of every estimator class (see the module docstring).
 estimator = dataclass(kw_only=True, eq=False, repr=False)
+
+#: What the ``explain`` columns are called: ``top1_feature``, ``top1_share``...
+EXPLAIN_FIELDS = ("feature", "share", "reason")
 
 
 @estimator
@@ -81,6 +89,11 @@ class BaseAutoencoderDetector(
     architecture: str = "mlp"
     image_shape: tuple[int, ...] | None = None
     scaler: str | None = "auto"
+    categorical_features: Any = "from_dtype"
+    min_frequency: int | float | None = None
+    max_categories: int | None = None
+    handle_unknown: str = "flag"
+    numeric_transform: str = "auto"
     contamination: float | str = "auto"
     batch_size: int = 128
     max_epochs: int = 500
@@ -106,6 +119,19 @@ class BaseAutoencoderDetector(
         "architecture": [StrOptions({"mlp", "conv"})],
         "image_shape": [tuple, list, None],
         "scaler": [StrOptions({"auto", *SCALERS}), None],
+        "categorical_features": [
+            StrOptions({"from_dtype"}),
+            "array-like",
+            None,
+        ],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_categories": [Interval(Integral, 2, None, closed="left"), None],
+        "handle_unknown": [StrOptions({"flag", "error"})],
+        "numeric_transform": [StrOptions({"auto", "none", "log1p"})],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -145,11 +171,23 @@ class BaseAutoencoderDetector(
         """Epochs of KL warm-up (variational detectors only)."""
         return 0
 
-    def _training_input(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+    def _training_input(
+        self, x: torch.Tensor, c: torch.Tensor | TableBatch | None, training: bool
+    ) -> torch.Tensor:
         """The input a training step sees: corrupted when the detector denoises,
-        the clean rows otherwise and for validation."""
+        the clean rows otherwise and for validation. A mixed table's cells are
+        masked whole (made blank, as the encoder sees a real blank); Gaussian
+        noise goes to its numbers only."""
         noise, level = self._noise()
-        return corrupt(x, noise, level) if training else x
+        if not training or noise is None:
+            return x
+        if not isinstance(c, TableBatch):
+            return corrupt(x, noise, level)
+        layout = c.encoder.layout
+        if noise == "masking":
+            return mask_cells(x, layout, level)
+        numbers = corrupt(x[:, layout.numeric], noise, level)
+        return torch.cat([numbers, x[:, layout.numeric.stop :]], 1)
 
     def _objective(self, net: AutoencoderNet) -> Objective:
         """The training loss: reconstruction error (of the clean rows, from the
@@ -157,10 +195,10 @@ class BaseAutoencoderDetector(
         check_noise(*self._noise())
 
         def objective(
-            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
+            x: torch.Tensor, c: Any, *, warmup: float, training: bool
         ) -> torch.Tensor:
             return reconstruction_objective(
-                net, self._training_input(x, training), x, c
+                net, self._training_input(x, c, training), x, c
             )
 
         return objective
@@ -186,32 +224,73 @@ class BaseAutoencoderDetector(
             return X.reshape(X.shape[0], -1)
         return X
 
-    @staticmethod
-    def _check_numeric_frame(X: Any) -> None:
+    def _is_table(self, X: Any) -> bool:
+        """Whether ``fit`` takes the mixed-table path for ``X``: a DataFrame with a
+        column that is not a plain number (text, category, boolean), any blank
+        cell (NaN, None, pd.NA) in a DataFrame or float array, or columns named
+        categorical by ``categorical_features``. Numeric arrays and frames without
+        blanks keep the plain numeric path (bit for bit what it always was)."""
+        if self.architecture == "conv":
+            return False
+        named = self.categorical_features
+        if named is not None and not (isinstance(named, str) and named == "from_dtype"):
+            return True
         if isinstance(X, pd.DataFrame):
-            bad = [
-                str(c)
-                for c, t in X.dtypes.items()
-                if not (
-                    pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
-                )
-            ]
-            if bad:
-                raise DataError(
-                    f"non-numeric column(s) {', '.join(map(repr, bad))}: anomvae's detectors "
-                    "need numbers. Encode them first (e.g. OneHotEncoder in a "
-                    "ColumnTransformer) or pass them as condition_columns to "
-                    "ConditionalVAEDetector."
-                )
+            plain = all(
+                pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                for t in X.dtypes
+            )
+            return not plain or bool(X.isna().to_numpy().any())
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            return bool(np.isnan(X).any())
+        return False
 
     def _validate_input(
         self, X: Any, *, reset: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Validated float features and encoded conditions (``None`` here)."""
+    ) -> tuple[np.ndarray | pd.DataFrame, np.ndarray | None]:
+        """Validated features and encoded conditions (``None`` here).
+
+        Features are a float array on the numeric path, and on the mixed-table
+        path (see :meth:`_is_table`; when scoring, whether the fit took it) a
+        DataFrame of the columns as given, which :class:`~anomvae.tabular.
+        TableEncoder` reads.
+        """
         X = self._flatten_images(X)
-        self._check_numeric_frame(X)
+        table = self._is_table(X) if reset else self._table_schema() is not None
+        if table:
+            frame = as_frame(X, self._column_names(X))
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return frame, None
+        if not reset:
+            _check_numbers(X)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         return np.asarray(X, dtype=np.float64), None
+
+    def _column_names(self, X: Any) -> list[str] | None:
+        """Names of the columns of an array (those seen in fit, else x0, x1...);
+        None for a DataFrame, which names its own."""
+        if isinstance(X, pd.DataFrame):
+            return None
+        width = np.shape(X)[1] if np.ndim(X) == 2 else 0
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and len(names) == width:
+            return [str(n) for n in names]
+        return [f"x{j}" for j in range(width)]
+
+    def _table_schema(self) -> TableSchema | None:
+        """The fitted mixed-table schema, or None for a numeric model (and for
+        models saved before mixed tables existed)."""
+        return getattr(self, "schema_", None)
+
+    def _encoder(self) -> TableEncoder:
+        encoder: TableEncoder | None = self.table_encoder_
+        assert encoder is not None, "a mixed-table model has its encoder"
+        return encoder
+
+    def _encode(self, frame: pd.DataFrame) -> Any:
+        """``frame`` through the fitted table encoder (``handle_unknown``)."""
+        unknown = "error" if self.handle_unknown == "error" else "infrequent_if_exist"
+        return self._encoder().encode(frame, handle_unknown=unknown)
 
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None) -> BaseAutoencoderDetector:
@@ -232,25 +311,17 @@ class BaseAutoencoderDetector(
         """
         self._validate_params()
         features, conditions = self._validate_input(X, reset=True)
-        n, d = features.shape
         image_shape = self._image_shape()
-        if image_shape is not None and int(np.prod(image_shape)) != d:
-            raise ValueError(
-                f"image_shape {image_shape} has {int(np.prod(image_shape))} pixels "
-                f"but X has {d} features"
-            )
-        bernoulli = self._likelihood_name() == "bernoulli"
-        scaler_kind = self.scaler or "none"
-        if scaler_kind == "auto":
-            scaler_kind = "none" if bernoulli else "standard"
-        self.scaler_ = Scaler.fit(scaler_kind, features)
-        scaled = self.scaler_.transform(features)
-        if bernoulli and (scaled.min() < 0 or scaled.max() > 1):
-            raise DataError(
-                f"likelihood='bernoulli' needs data in [0, 1] after scaling (got "
-                f"{scaled.min():.4g} to {scaled.max():.4g}); use scaler='minmax' or "
-                "likelihood='gaussian'"
-            )
+        if isinstance(features, pd.DataFrame):
+            scaled, encoded, constant = self._fit_table(features)
+        else:
+            self.schema_: TableSchema | None = None
+            self.table_encoder_: TableEncoder | None = None
+            scaled, encoded = self._fit_scaler(features, image_shape), None
+            # Features with one value on every training row, for the hybrid
+            # score's out-of-support term.
+            constant = np.flatnonzero(np.ptp(features, axis=0) == 0)
+        n, d = scaled.shape
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.score_seed_ = int(rng.randint(np.iinfo(np.int32).max))
@@ -291,11 +362,14 @@ class BaseAutoencoderDetector(
                 device=device, dtype=torch.float32
             )
             x_t = torch.tensor(scaled, dtype=torch.float32, device=device)
-            c_t = (
+            c_t: Any = (
                 None
                 if conditions is None
                 else torch.tensor(conditions, dtype=torch.float32, device=device)
             )
+            if encoded is not None:
+                targets = encoded.targets(torch.float32, device)
+                c_t = TableBatch(self._encoder(), targets, c_t)
             result = train(
                 net, self._objective(net), x_t, c_t, config, generator=generator
             )
@@ -308,8 +382,6 @@ class BaseAutoencoderDetector(
         self.n_steps_ = result.n_steps
         self.best_epoch_ = result.best_epoch
         self.n_train_samples_ = n
-        # Features with one value on every training row, and that value as scored.
-        constant = np.flatnonzero(np.ptp(features, axis=0) == 0)
         with torch.no_grad(), full_precision(x_t.device):
             self.latent_reference_ = fit_latent_reference(
                 self.network_,
@@ -322,6 +394,53 @@ class BaseAutoencoderDetector(
         self.offset_ = 0.0
         self.offset_ = self._offset_from(self.score_samples(X))
         return self
+
+    def _fit_scaler(
+        self, features: np.ndarray, image_shape: tuple[int, int, int] | None
+    ) -> np.ndarray:
+        """The numeric path: fit ``scaler_`` and return the scaled rows."""
+        d = features.shape[1]
+        if image_shape is not None and int(np.prod(image_shape)) != d:
+            raise ValueError(
+                f"image_shape {image_shape} has {int(np.prod(image_shape))} pixels "
+                f"but X has {d} features"
+            )
+        bernoulli = self._likelihood_name() == "bernoulli"
+        scaler_kind = self.scaler or "none"
+        if scaler_kind == "auto":
+            scaler_kind = "none" if bernoulli else "standard"
+        self.scaler_ = Scaler.fit(scaler_kind, features)
+        scaled = self.scaler_.transform(features)
+        if bernoulli and (scaled.min() < 0 or scaled.max() > 1):
+            raise DataError(
+                f"likelihood='bernoulli' needs data in [0, 1] after scaling (got "
+                f"{scaled.min():.4g} to {scaled.max():.4g}); use scaler='minmax' or "
+                "likelihood='gaussian'"
+            )
+        return scaled
+
+    def _fit_table(self, frame: pd.DataFrame) -> tuple[np.ndarray, Any, np.ndarray]:
+        """The mixed-table path: infer ``schema_`` (column kinds, levels,
+        transforms, blank rates) and encode the training rows. Returns the
+        network input, the encoded table and (none: unseen values are found by
+        the schema) the constant-feature indices of the numeric path."""
+        if self._likelihood_name() != "gaussian":
+            raise ValueError(
+                "a mixed table has its own likelihood per column; "
+                f"likelihood={self._likelihood_name()!r} applies to numeric arrays"
+            )
+        self.schema_ = TableSchema.infer(
+            frame,
+            categorical_features=self.categorical_features,
+            min_frequency=self.min_frequency,
+            max_categories=self.max_categories,
+            numeric_transform=self.numeric_transform,
+        )
+        self.table_encoder_ = TableEncoder(self.schema_)
+        encoded = self._encode(frame)
+        # The encoder standardises; the scaler of the numeric path is the identity.
+        self.scaler_ = Scaler.fit("none", encoded.inputs)
+        return encoded.inputs, encoded, np.zeros(0, dtype=np.int64)
 
     def _auto_latent_dim(
         self, n_features: int, image_shape: tuple[int, int, int] | None
@@ -350,14 +469,20 @@ class BaseAutoencoderDetector(
         return float(np.percentile(train_scores, 100.0 * contamination))
 
     # ---------------------------------------------------------------- scoring
-    def _tensors(self, X: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scaled rows and conditions (see :func:`anomvae.devices.rows_tensor`)."""
+    def _tensors(self, X: Any) -> tuple[torch.Tensor, Any]:
+        """Network input rows and what travels beside them: the conditions, or
+        for a mixed table its :class:`~anomvae.tabular.TableBatch` (see
+        :func:`anomvae.devices.rows_tensor`)."""
         check_is_fitted(self, "network_")
         features, conditions = self._validate_input(X, reset=False)
         param = next(self.network_.parameters())
-        x = rows_tensor(self.scaler_.transform(features), param)
-        c = None if conditions is None else rows_tensor(conditions, param)
-        return x, c
+        c: Any = None if conditions is None else rows_tensor(conditions, param)
+        if isinstance(features, pd.DataFrame):
+            encoded = self._encode(features)
+            x = rows_tensor(encoded.inputs, param)
+            targets = encoded.targets(param.dtype)
+            return x, TableBatch(self._encoder(), targets, c)
+        return rows_tensor(self.scaler_.transform(features), param), c
 
     def _scoring_rows(self, device: torch.device) -> int:
         """Rows per scoring batch for this network and score on ``device``."""
@@ -479,13 +604,13 @@ class BaseAutoencoderDetector(
         return np.divide(err, total, out=np.zeros_like(err), where=total > 0)
 
     def out_of_support_cells(self, X: Any) -> np.ndarray:
-        """Cells holding another value than the one their feature had on every
-        training row.
+        """Cells holding a value no training row had there.
 
-        The ``"hybrid"`` score adds :data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT`
-        per such cell, and :meth:`feature_contributions` does not see them (the
-        network cannot: the feature was constant), so they explain a flag on their
-        own.
+        On the numeric path: another value than the one its feature had on every
+        training row. In a mixed table: a category or flag value never seen in
+        training, or a blank in a column that was never blank. The ``"hybrid"``
+        score adds :data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT` per such cell;
+        the likelihood scores count it as maximally surprising.
 
         Parameters
         ----------
@@ -497,7 +622,9 @@ class BaseAutoencoderDetector(
             All False for models saved before anomvae recorded constant features.
         """
 
-        def fn(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        def fn(x: torch.Tensor, c: Any) -> torch.Tensor:
+            if isinstance(c, TableBatch):
+                return unexpected_cells(c).to(x.dtype)
             ref = self.latent_reference_
             cells = torch.zeros_like(x)
             off = out_of_support(x, ref)
@@ -519,9 +646,21 @@ class BaseAutoencoderDetector(
         -------
         ndarray of shape (n_samples, latent_dim)
         """
-        return self._batched(X, lambda x, c: self.network_.encode(x, c)[0])
+        net = self.network_
+        return self._batched(X, lambda x, c: net.encode(x, conditions_of(c))[0])
 
-    def reconstruct(self, X: Any) -> np.ndarray:
+    def _decoded(self, X: Any) -> np.ndarray:
+        """Decoder output of each row's posterior mean (scaled units, or a mixed
+        table's per-column heads)."""
+        net = self.network_
+
+        def fn(x: torch.Tensor, c: Any) -> torch.Tensor:
+            cond = conditions_of(c)
+            return decoded_mean(net, net.decode(net.encode(x, cond)[0], cond))
+
+        return self._batched(X, fn)
+
+    def reconstruct(self, X: Any) -> np.ndarray | pd.DataFrame:
         """Decoded posterior mean of each row, in the input's units.
 
         Parameters
@@ -530,14 +669,175 @@ class BaseAutoencoderDetector(
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features)
+        ndarray of shape (n_samples, n_features), or DataFrame
+            For a mixed-table model a DataFrame: each column's most likely value
+            given the row (numbers back in their units, categories as levels).
         """
-        net = self.network_
+        decoded = self._decoded(X)
+        if self._table_schema() is not None:
+            return self._encoder().decode_values(decoded)
+        return self.scaler_.inverse_transform(decoded)
 
-        def fn(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-            return decoded_mean(net, net.decode(net.encode(x, c)[0], c))
+    def impute(self, X: Any) -> pd.DataFrame | np.ndarray:
+        """``X`` with its blank cells filled by the model's most likely values.
 
-        return self.scaler_.inverse_transform(self._batched(X, fn))
+        The encoder sees a blank as blank, and the denoising detectors (the
+        default ``VAEDetector`` masks 30% of the cells in training) learn to fill
+        the cells they masked, so each blank is filled with the value the decoder
+        finds most likely given the rest of the row. A plain
+        ``AutoencoderDetector`` never learns that and imputes poorly. Other cells
+        are returned as given.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Rows with blank cells (NaN, None, pd.NA).
+
+        Returns
+        -------
+        DataFrame or ndarray
+            A copy of ``X`` (a DataFrame for a DataFrame) with blanks filled.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from anomvae import VAEDetector
+        >>> rng = np.random.default_rng(0)
+        >>> a = rng.normal(size=300)
+        >>> X = pd.DataFrame({"a": a, "b": 2 * a, "c": rng.choice(["u", "v"], 300)})
+        >>> X.loc[::10, "b"] = np.nan
+        >>> det = VAEDetector(max_steps=300, random_state=0).fit(X)
+        >>> filled = det.impute(pd.DataFrame({"a": [1.0], "b": [None], "c": ["u"]}))
+        >>> float(filled["b"].iloc[0]) > 1.0  # b = 2a in training
+        True
+        """
+        check_is_fitted(self, "network_")
+        if self._table_schema() is None:
+            return self._impute_numeric(X)
+        frame = as_frame(X, self._column_names(X)).copy()
+        values = self.reconstruct(frame)
+        assert isinstance(values, pd.DataFrame)
+        for name in self._table_schema().names:  # type: ignore[union-attr]
+            column = frame[name]
+            blank = column.isna().to_numpy() | column.astype(str).str.strip().eq("")
+            if blank.any():
+                if column.dtype.kind in "biu" or column.dtype == bool:
+                    frame[name] = column.astype(object)
+                frame.loc[blank, name] = values.loc[blank, name].to_numpy()
+        return frame
+
+    def _impute_numeric(self, X: Any) -> pd.DataFrame | np.ndarray:
+        """:meth:`impute` for a numeric model: a blank cell enters the encoder
+        as the training mean (0 after scaling, which is also how masking
+        corrupts a cell in training) and takes its reconstruction."""
+        is_frame = isinstance(X, pd.DataFrame)
+        values = np.array(X, dtype=np.float64)
+        blank = np.isnan(values)
+        if not blank.any():
+            return X.copy() if is_frame else values
+        filled = np.where(blank, self.scaler_.center, values)
+        rebuilt = self.reconstruct(
+            pd.DataFrame(filled, columns=X.columns) if is_frame else filled
+        )
+        values[blank] = np.asarray(rebuilt)[blank]
+        return pd.DataFrame(values, columns=X.columns, index=X.index) if is_frame else values
+
+    def explain(self, X: Any, top: int = 3) -> pd.DataFrame:
+        """Why each row scored as it did: its ``top`` cells by share of the
+        row's reconstruction error, with a reason in the data's own units.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        top : int, default=3
+            Cells per row (at most the number of features).
+
+        Returns
+        -------
+        DataFrame
+            Per ``i`` in ``1..top``: ``top<i>_feature`` (column name),
+            ``top<i>_share`` (its share of the row's error, see
+            :meth:`feature_contributions`) and ``top<i>_reason``, such as
+            ``bytes=5.1e9 (expected about 3.2e4)``, ``proto='icmp' (p=0.0004
+            given the rest of the row)``, ``TSH blank (blank in 0% of training
+            rows)`` or ``country='XX' unseen in training``. Cells holding a value
+            no training row had come first, whatever their share.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from anomvae import AutoencoderDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"temp": rng.normal(20, 1, 300),
+        ...                   "site": rng.choice(["north", "south"], 300)})
+        >>> det = AutoencoderDetector(max_steps=200, random_state=0).fit(X)
+        >>> odd = pd.DataFrame({"temp": [20.0], "site": ["west"]})
+        >>> det.explain(odd, top=1)["top1_reason"].iloc[0]
+        "site='west' unseen in training"
+        """
+        shares = self.feature_contributions(X)
+        unseen = self.out_of_support_cells(X)
+        k = int(min(top, shares.shape[1]))
+        # Unseen values first (they may hold little reconstruction error), then
+        # by share.
+        columns = top_cells(shares + 2.0 * unseen, k)
+        names = self._feature_names(shares.shape[1])
+        picked = np.take_along_axis(shares, columns, axis=1)
+        reasons = self._reasons(X, columns)
+        out: dict[str, Any] = {}
+        for i in range(k):
+            out[f"top{i + 1}_feature"] = np.asarray(names, dtype=object)[columns[:, i]]
+            out[f"top{i + 1}_share"] = picked[:, i]
+            out[f"top{i + 1}_reason"] = reasons[:, i]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(out, index=index)
+
+    def _feature_names(self, d: int) -> list[str]:
+        """Names of the scored features (conditions excluded)."""
+        schema = self._table_schema()
+        if schema is not None:
+            return list(schema.names)
+        skip = set(self._condition_names())
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])]
+        names = [n for n in names if n not in skip]
+        return names if len(names) == d else [f"x{j}" for j in range(d)]
+
+    def _condition_names(self) -> list[str]:
+        """Names of the input columns that are conditions, not features."""
+        return []
+
+    def _reasons(self, X: Any, columns: np.ndarray) -> np.ndarray:
+        """Reasons in natural units for the chosen cells (see :meth:`explain`)."""
+        from anomvae.explain import explain_cells
+
+        features, _ = self._validate_input(X, reset=False)
+        if isinstance(features, pd.DataFrame):
+            encoded = self._encode(features)
+            return explain_cells(
+                self._encoder(), features, encoded, self._decoded(X), columns
+            )
+        ref = self.latent_reference_
+        constant: dict[int, float] = {}
+        if ref.support_columns is not None and ref.support_values is not None:
+            scaler = self.scaler_
+            for j, v in zip(
+                ref.support_columns.tolist(), ref.support_values.tolist(), strict=True
+            ):
+                constant[j] = float(v * scaler.scale[j] + scaler.center[j])
+        return numeric_reasons(
+            self._feature_names(features.shape[1]),
+            features,
+            np.asarray(self.reconstruct(X)),
+            columns,
+            constant=constant,
+        )
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Blank cells are data: a DataFrame or float array with NaN takes the
+        # mixed-table path (see _is_table).
+        tags.input_tags.allow_nan = True
+        return tags
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -545,3 +845,24 @@ class BaseAutoencoderDetector(
         if net is not None and next(net.parameters()).device.type != "cpu":
             state["network_"] = copy.deepcopy(net).cpu()
         return state
+
+
+def _check_numbers(X: Any) -> None:
+    """A numeric model meets a DataFrame column that does not hold numbers: a
+    clear error naming the column, the row and the value (rather than numpy's
+    conversion message)."""
+    if not isinstance(X, pd.DataFrame):
+        return
+    for name, dtype in X.dtypes.items():
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+            dtype
+        ):
+            continue
+        values = pd.to_numeric(X[name], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & X[name].notna().to_numpy())
+        if len(bad):
+            raise DataError(
+                f"column {name!r}, row {bad[0] + 1}: {X[name].iloc[bad[0]]!r} is not "
+                "a number, and the model was fitted on numbers there (fit on a table "
+                "with this column as text to model it as a category)"
+            )

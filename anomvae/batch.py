@@ -21,12 +21,16 @@ column                    meaning
                           given (streaming engines apply it to the whole input)
 ``top<i>_feature``        with ``explain=k``, for ``i = 1..k``: the feature with
 ``top<i>_share``          the i-th largest share of the row's reconstruction
-                          error, and that share (the shares of a row sum to 1)
-``unseen_features``       with ``explain=k``, for a model scored by ``"hybrid"``
-                          that saw constant features in training: the features
-                          (``;``-separated, empty when none) whose value the
-                          training rows never had; the score adds
-                          :data:`~anomvae.scoring.HYBRID_SUPPORT_WEIGHT` for each
+``top<i>_reason``         error, that share (the shares of a row sum to 1) and
+                          why, in the data's own units (``bytes=5.1e9 (expected
+                          about 3.2e4)``, ``proto='icmp' (p=0.0004 given the
+                          rest of the row)``; :meth:`~anomvae.base.
+                          BaseAutoencoderDetector.explain`)
+``unseen_features``       with ``explain=k``, for a mixed-table model, or one scored
+                          by ``"hybrid"`` that saw constant features in training:
+                          the features (``;``-separated, empty when none) whose
+                          value the training rows never had (an unseen level, a
+                          blank where training had none)
 ========================  ====================================================
 
 Only public methods and fitted attributes of the model are used:
@@ -46,7 +50,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from anomvae.decisions import FlagRule, flag_rule
 from anomvae.exceptions import DataError
@@ -93,7 +96,14 @@ class ModelInfo:
         Every column the model reads, in training order (``feature_names_in_``);
         empty when the model was fitted on an array without column names.
     feature_columns : tuple of str
-        The numeric features among them (``input_columns`` without conditions).
+        The columns read as numbers (``float64``): every feature of a numeric
+        model, the numeric columns of a mixed-table model.
+    text_columns : tuple of str
+        The columns of a mixed-table model read as text (categories and flags:
+        ``"007"`` stays ``"007"``); none for a numeric model.
+    blank_ok : bool
+        Whether a blank cell is data (a mixed-table model) rather than an
+        invalid cell.
     condition_columns : tuple of str
         Context columns of a conditional VAE, read as values, not as features.
     n_features : int
@@ -115,11 +125,25 @@ class ModelInfo:
     n_features: int
     p_values: bool
     unseen: bool = False
+    text_columns: tuple[str, ...] = ()
+    blank_ok: bool = False
 
     @property
     def threshold(self) -> float:
         """The anomaly-score threshold of the model's flag rule."""
         return self.rule.threshold
+
+    @property
+    def other_columns(self) -> tuple[str, ...]:
+        """The columns read as they are, beside the numbers: conditions and a
+        mixed-table model's text columns (``others`` of :func:`score_batch`)."""
+        return tuple(dict.fromkeys([*self.condition_columns, *self.text_columns]))
+
+    @property
+    def blank_columns(self) -> tuple[str, ...]:
+        """The numeric columns where a blank cell is data (``blank_ok`` of
+        :func:`anomvae.io.read_batches`)."""
+        return self.feature_columns if self.blank_ok else ()
 
 
 def _is_calibrator(model: Any) -> bool:
@@ -142,17 +166,25 @@ def model_info(model: Any) -> ModelInfo:
             conditions.append(names[int(key)])
     calibrated = _is_calibrator(model)
     method = str(model.method) if calibrated else None
+    features = tuple(c for c in names if c not in conditions)
+    schema = getattr(detector, "schema_", None)
+    text: tuple[str, ...] = ()
+    if schema is not None:
+        text = tuple(c.name for c in schema.columns if c.kind != "numeric")
+        features = tuple(c for c in features if c not in text)
     return ModelInfo(
         estimator=type(detector).__name__,
         calibrated=calibrated,
         method=method,
         rule=flag_rule(model),
         input_columns=names,
-        feature_columns=tuple(c for c in names if c not in conditions),
+        feature_columns=features,
         condition_columns=tuple(conditions),
         n_features=int(detector.n_features_in_) - len(conditions),
         p_values=calibrated and method != "contamination",
-        unseen=_has_support_term(detector),
+        unseen=schema is not None or _has_support_term(detector),
+        text_columns=text,
+        blank_ok=schema is not None,
     )
 
 
@@ -172,6 +204,7 @@ def _explain_fields(k: int) -> list[pa.Field]:
         fields += [
             pa.field(f"top{i}_feature", pa.string()),
             pa.field(f"top{i}_share", pa.float64()),
+            pa.field(f"top{i}_reason", pa.string()),
         ]
     return fields
 
@@ -191,13 +224,14 @@ def output_schema(model: Any, *, explain: int = 0) -> pa.Schema:
 
 
 def model_input(
-    info: ModelInfo, features: Any, conditions: Any
+    info: ModelInfo, features: Any, others: Any
 ) -> np.ndarray | pd.DataFrame:
     """The rows as the detector wants them: a DataFrame named as in training.
 
-    ``features`` is an array of ``info.feature_columns`` (plus ``conditions`` for a
-    conditional VAE) or a DataFrame matched by name. Models fitted without
-    column names get a plain array.
+    ``features`` is an array of ``info.feature_columns`` (plus ``others``: the
+    condition columns of a conditional VAE, the text columns of a mixed-table
+    model) or a DataFrame matched by name. Models fitted without column names get
+    a plain array.
     """
     import pandas as pd
 
@@ -220,18 +254,18 @@ def model_input(
     if not info.input_columns:
         return values
     frame = pd.DataFrame(values, columns=list(info.feature_columns), copy=False)
-    if not info.condition_columns:
+    wanted = [*info.condition_columns, *info.text_columns]
+    if not wanted:
         return frame
-    if conditions is None:
+    if others is None:
         raise ValueError(
-            f"the model is conditioned on {', '.join(info.condition_columns)}: "
-            "pass conditions="
+            f"the model also reads {', '.join(wanted)}: pass them as others="
         )
-    if isinstance(conditions, pa.Table):
-        conditions = conditions.select(list(info.condition_columns)).to_pandas()
-    conditions = conditions.reset_index(drop=True)
-    for name in info.condition_columns:
-        frame[name] = conditions[name].to_numpy()
+    if isinstance(others, pa.Table):
+        others = others.select(wanted).to_pandas()
+    others = others.reset_index(drop=True)
+    for name in wanted:
+        frame[name] = others[name].to_numpy()
     return frame[list(info.input_columns)]
 
 
@@ -239,7 +273,7 @@ def score_batch(
     model: Any,
     features: np.ndarray | pd.DataFrame,
     *,
-    conditions: pd.DataFrame | pa.Table | None = None,
+    others: pd.DataFrame | pa.Table | None = None,
     threshold: float | None = None,
     explain: int = 0,
 ) -> pa.Table:
@@ -250,12 +284,14 @@ def score_batch(
     model : detector or ThresholdCalibrator
         A fitted anomvae model, e.g. from :func:`anomvae.load`.
     features : ndarray of shape (n_rows, n_features) or DataFrame
-        Finite values. An array holds ``ModelInfo.feature_columns`` in that
-        order (as :func:`anomvae.io.read_batches` delivers them); a DataFrame is
-        matched by column name (extra columns ignored) and holds the condition
-        columns too.
-    conditions : DataFrame or pyarrow.Table, optional
-        Condition columns of a conditional VAE, when ``features`` is an array.
+        An array holds ``ModelInfo.feature_columns`` in that order (as
+        :func:`anomvae.io.read_batches` delivers them); a DataFrame is matched by
+        column name (extra columns ignored) and holds every column the model
+        reads.
+    others : DataFrame or pyarrow.Table, optional
+        When ``features`` is an array: the model's other columns for the same
+        rows (the conditions of a conditional VAE, the categories and flags of a
+        mixed-table model, read as text).
     threshold : float, optional
         Overrides the model's flag rule: ``is_anomaly`` is ``score > threshold``.
     explain : int, default=0
@@ -283,19 +319,21 @@ def score_batch(
     >>> out = score_batch(det, np.array([[0.0, 0.0, 0.0], [9.0, -9.0, 9.0]]),
     ...                   explain=1)
     >>> out.column_names
-    ['score', 'is_anomaly', 'top1_feature', 'top1_share']
+    ['score', 'is_anomaly', 'top1_feature', 'top1_share', 'top1_reason']
     >>> out["is_anomaly"].to_pylist()
     [False, True]
+    >>> out["top1_reason"][1].as_py().startswith("c=9 (expected about")
+    True
     """
     info = model_info(model)
     detector = _detector(model)
-    X = model_input(info, features, conditions)
+    X = model_input(info, features, others)
     try:
         with warnings.catch_warnings():
             # Arrays are only passed for models fitted without column names.
             warnings.filterwarnings("ignore", message="X does not have valid feature")
             scores = np.asarray(detector.anomaly_score(X), dtype=np.float64)
-            shares = detector.feature_contributions(X) if explain > 0 else None
+            why = detector.explain(X, top=explain) if explain > 0 else None
             unseen = (
                 detector.out_of_support_cells(X)
                 if explain > 0 and info.unseen
@@ -312,16 +350,11 @@ def score_batch(
 
         columns[P_VALUE] = conformal_p_values(model.calibration_scores_, scores)
     columns[IS_ANOMALY] = rule.flags(scores, columns.get(P_VALUE))
-    if shares is not None:
-        columns.update(_top_features(shares, info, explain))
+    if why is not None:
+        columns.update({name: why[name].to_numpy() for name in why.columns})
     if unseen is not None:
-        columns[UNSEEN] = _unseen_names(unseen, _feature_names(info, unseen.shape[1]))
+        columns[UNSEEN] = _unseen_names(unseen, detector._feature_names(unseen.shape[1]))
     return pa.table(columns, schema=output_schema(model, explain=explain))
-
-
-def _feature_names(info: ModelInfo, d: int) -> list[str]:
-    names = list(info.feature_columns)
-    return names if len(names) == d else [f"x{j}" for j in range(d)]
 
 
 def _unseen_names(cells: np.ndarray, names: list[str]) -> list[str]:
@@ -329,21 +362,6 @@ def _unseen_names(cells: np.ndarray, names: list[str]) -> list[str]:
     out = [""] * len(cells)
     for row in np.flatnonzero(cells.any(axis=1)):  # usually few rows
         out[row] = ";".join(names[j] for j in np.flatnonzero(cells[row]))
-    return out
-
-
-def _top_features(shares: np.ndarray, info: ModelInfo, explain: int) -> dict[str, Any]:
-    """``top<i>_feature`` / ``top<i>_share`` columns, largest share first (ties:
-    training column order)."""
-    d = shares.shape[1]
-    k = min(explain, d)
-    names = pa.array(_feature_names(info, d))
-    order = np.argsort(-shares, axis=1, kind="stable")[:, :k]
-    top = np.take_along_axis(shares, order, axis=1)
-    out: dict[str, Any] = {}
-    for i in range(k):
-        out[f"top{i + 1}_feature"] = pc.take(names, pa.array(order[:, i]))
-        out[f"top{i + 1}_share"] = top[:, i]
     return out
 
 

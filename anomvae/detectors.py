@@ -166,9 +166,9 @@ class VAEDetector(BaseAutoencoderDetector):
         check_noise(self.noise, self.noise_level)
 
         def objective(
-            x: torch.Tensor, c: torch.Tensor | None, *, warmup: float, training: bool
+            x: torch.Tensor, c: Any, *, warmup: float, training: bool
         ) -> torch.Tensor:
-            x_in = self._training_input(x, training)
+            x_in = self._training_input(x, c, training)
             return elbo_objective(
                 net, x_in, x, c, beta=self.beta * warmup, n_samples=self.n_samples
             )
@@ -208,9 +208,19 @@ class ConditionalVAEDetector(VAEDetector):
         "condition_columns": [tuple, list, None],
     }
 
+    def _condition_names(self) -> list[str]:
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])]
+        out = []
+        for key in self.condition_columns or ():
+            if isinstance(key, str):
+                out.append(key)
+            elif names and -len(names) <= int(key) < len(names):
+                out.append(names[int(key)])
+        return out
+
     def _validate_input(
         self, X: Any, *, reset: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> tuple[np.ndarray | pd.DataFrame, np.ndarray | None]:
         if not self.condition_columns:
             return super()._validate_input(X, reset=reset)
         X = self._flatten_images(X)
@@ -221,7 +231,9 @@ class ConditionalVAEDetector(VAEDetector):
             # dtype=None keeps text in object arrays for categorical conditions,
             # while still rejecting sparse, complex, empty, 1-D and NaN input.
             frame = pd.DataFrame(
-                validate_data(self, X, reset=reset, dtype=None)
+                validate_data(
+                    self, X, reset=reset, dtype=None, ensure_all_finite="allow-nan"
+                )
             ).infer_objects()
         cols = list(frame.columns)
         picks = []
@@ -242,8 +254,10 @@ class ConditionalVAEDetector(VAEDetector):
             )
         cond = frame[picks]
         feats = frame.drop(columns=picks)
-        self._check_numeric_frame(feats)
-        features = check_array(feats.to_numpy(), dtype=np.float64)
+        table = self._is_table(feats) if reset else self._table_schema() is not None
+        features: np.ndarray | pd.DataFrame = feats
+        if not table:
+            features = check_array(feats.to_numpy(), dtype=np.float64)
         if reset:
             self.condition_encoder_ = ConditionEncoder.fit(cond)
         conditions = self.condition_encoder_.transform(cond)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,10 +126,24 @@ def scoring_rows(device: torch.device, width: int, n_samples: int = 0) -> int:
     return int(np.clip(rows, SCORING_BATCH, CUDA_SCORING_BATCH))
 
 
+def _batch_of(c: Any, start: int, rows: int, param: Tensor) -> Any:
+    """Rows ``start:start + rows`` of what travels beside the input: a condition
+    tensor, or a mixed table's batch of targets (anything with ``map``), moved to
+    the network's device."""
+    if c is None:
+        return None
+    block = c[start : start + rows]
+    if isinstance(block, Tensor):
+        return to_device(block, param)
+    if param.device.type != "cuda":
+        return block
+    return block.map(lambda t: t.to(param.device, non_blocking=True))
+
+
 def run_batched(
-    fn: Callable[[Tensor, Tensor | None], Tensor],
+    fn: Callable[[Tensor, Any], Tensor],
     x: Tensor,
-    c: Tensor | None,
+    c: Any,
     param: Tensor,
     rows: int,
 ) -> np.ndarray:
@@ -144,6 +159,5 @@ def run_batched(
     with torch.no_grad(), full_precision(param.device):
         for s in range(0, x.shape[0], rows):
             xb = to_device(x[s : s + rows], param)
-            cb = None if c is None else to_device(c[s : s + rows], param)
-            out.append(fn(xb, cb))
+            out.append(fn(xb, _batch_of(c, s, rows, param)))
     return np.concatenate([o.double().cpu().numpy() for o in out], axis=0)

@@ -192,9 +192,9 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
     info: ModelInfo = model_info(model)
     rule = flag_rule(model, job.threshold)
     ids = tuple(job.id_columns)
-    conditions = info.condition_columns
+    others = info.other_columns
     passthrough: tuple[str, ...] | bool = (
-        True if job.keep_columns else tuple(dict.fromkeys(ids + conditions))
+        True if job.keep_columns else tuple(dict.fromkeys(ids + others))
     )
     score_schema = output_schema(model, explain=job.explain)
     stats = ScoreStats()
@@ -219,6 +219,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
             batch_rows=job.batch_rows,
             block_size=job.block_size,
             allow_empty=job.allow_empty,
+            blank_ok=info.blank_columns,
         )
         try:
             batches = Prefetch(reader)  # owns the reader from here on
@@ -260,7 +261,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                 scored = score_rows(
                     model,
                     batch.features,
-                    conditions=batch.passthrough if conditions else None,
+                    others=batch.passthrough if others else None,
                     threshold=job.threshold,
                     explain=job.explain,
                 )

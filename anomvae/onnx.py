@@ -234,6 +234,14 @@ def _unwrap(
             f"one), got {type(det).__name__}"
         )
     check_is_fitted(det, "network_")
+    if getattr(det, "schema_", None) is not None:
+        raise NotImplementedError(
+            "mixed-table models are not exported to ONNX: the graph would have to "
+            "take text columns and blank cells, encode categories and model each "
+            "column's likelihood, which standard ONNX operators on one numeric "
+            "input tensor cannot express faithfully; score them with anomvae score, "
+            "the Python API or the Dask engine"
+        )
     threshold = decisions.flag_rule(model).threshold
     if isinstance(model, ThresholdCalibrator):
         source = f"ThresholdCalibrator(method={model.method!r}).threshold_"

@@ -41,6 +41,39 @@ scaler : {"auto", "standard", "robust", "minmax", None}, default="auto"
     Per-feature scaling fitted on the training rows and saved with the model
     (constant columns are safe). "auto" is "standard", or none for a Bernoulli
     likelihood.
+categorical_features : "from_dtype", array-like of str, int or bool, or None, \
+default="from_dtype"
+    Which columns of a table are categories, as in
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: "from_dtype" takes
+    text, ``category`` and object columns (and 0/1 or boolean ones as flags);
+    names, indices or a boolean mask add digit-coded categories (ranks 1-8,
+    hospital codes), whose values are then levels ("1", not the number 1).
+min_frequency : int, float or None, default=None
+    Levels seen in fewer training rows (or a smaller share of them) go to one
+    "infrequent" level, as in :class:`~sklearn.preprocessing.OneHotEncoder`.
+max_categories : int or None, default=None
+    At most this many levels per column, the infrequent one included (as
+    ``OneHotEncoder``); beyond that, the least frequent levels are pooled. A hard
+    cap of 1,001 always applies, so a column with 100,000 distinct strings
+    neither explodes memory nor the model file.
+handle_unknown : {"flag", "error"}, default="flag"
+    A category (or flag value) never seen in training: "flag" counts the cell as
+    maximally surprising in the score's own unit and names it in explanations;
+    "error" raises :class:`~anomvae.exceptions.DataError` naming the column, row
+    and value. (Where a column pooled rare levels, an unseen one joins them.)
+numeric_transform : {"auto", "none", "log1p"}, default="auto"
+    Of a table's numeric columns: "auto" takes ``log1p`` (signed for negative
+    values) of heavy-tailed ones, such as byte counts, so their tails do not
+    dominate; see :meth:`anomvae.schema.TableSchema.infer`.
+
+    The five parameters above apply to mixed tables only: a DataFrame with a
+    text, category or boolean column, or with blank cells (NaN, None, pd.NA),
+    or columns named by ``categorical_features``. Every column then gets its
+    own likelihood over one shared latent code (Gaussian for numbers,
+    categorical for categories, Bernoulli for flags), a blank cell is left out
+    of its column's likelihood and whether a column is blank is itself
+    modelled. Numeric arrays and DataFrames without blanks use the plain
+    numeric path, unchanged.
 contamination : "auto" or float in (0, 0.5], default="auto"
     Share of training rows that ``predict`` flags; sets ``offset_`` at that
     quantile of the training scores ("auto" = 0.01). For a threshold with a stated
@@ -131,7 +164,10 @@ n_iter_ : int
 training_precision_ : {"float32", "bfloat16"}
     The training arithmetic ``precision`` resolved to.
 network_ : torch.nn.Module
-scaler_ : anomvae.preprocessing.Scaler"""
+scaler_ : anomvae.preprocessing.Scaler
+schema_ : anomvae.schema.TableSchema or None
+    The column kinds, levels, transforms and blank rates of a mixed table (see
+    ``categorical_features``); None for numeric data."""
 
 
 def document(*sections: str) -> Callable[[_T], _T]:

@@ -53,7 +53,9 @@ from anomvae.calibration import ThresholdCalibrator
 from anomvae.exceptions import ModelFileError
 from anomvae.models import NetworkSpec, build_network
 from anomvae.preprocessing import ConditionEncoder, Scaler
+from anomvae.schema import TableSchema
 from anomvae.scoring import LatentReference
+from anomvae.tabular import TableEncoder
 
 __all__ = [
     "CLASSES",
@@ -104,8 +106,8 @@ _FITTED_OPTIONAL = {"training_precision_": "float32"}
 def _json_safe_params(params: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if isinstance(value, tuple):
-            value = list(value)
+        if isinstance(value, tuple | np.ndarray):
+            value = [v.item() if isinstance(v, np.generic) else v for v in value]
         elif isinstance(value, np.integer):
             value = int(value)
         elif isinstance(value, np.floating):
@@ -133,6 +135,9 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         fitted["feature_names_in_"] = [str(n) for n in det.feature_names_in_]
     if hasattr(det, "condition_encoder_"):
         fitted["condition_encoder"] = det.condition_encoder_.to_dict()
+    schema = getattr(det, "schema_", None)
+    if schema is not None:
+        fitted["schema"] = schema.to_dict()
     config = {
         "estimator": type(det).__name__,
         "params": _json_safe_params(det.get_params(deep=False)),
@@ -182,6 +187,13 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         det.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
     if "condition_encoder" in fitted:
         det.condition_encoder_ = ConditionEncoder.from_dict(fitted["condition_encoder"])
+    # A mixed-table model's column kinds, levels and transforms (files written
+    # before mixed tables existed hold numeric models).
+    det.schema_ = None
+    det.table_encoder_ = None
+    if "schema" in fitted:
+        det.schema_ = TableSchema.from_dict(fitted["schema"])
+        det.table_encoder_ = TableEncoder(det.schema_)
     det.scaler_ = Scaler(
         fitted["scaler_kind"], arrays["scaler/center"], arrays["scaler/scale"]
     )

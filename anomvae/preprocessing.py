@@ -67,7 +67,9 @@ class ConditionEncoder:
     categories seen in training, numeric ones standardised.
 
     A category not seen in training encodes as all zeros: the model then scores the
-    row as if its context were unknown.
+    row as if its context were unknown. A blank context cell is data too: in a
+    categorical column it is the level ``"<blank>"``, in a numeric one the training
+    mean (0 after standardising).
     """
 
     kinds: list[str] = field(default_factory=list)  # "categorical" | "numeric"
@@ -86,16 +88,15 @@ class ConditionEncoder:
         enc = cls()
         for name in frame.columns:
             col = frame[name]
-            if col.isna().any():
-                raise DataError(f"condition column {name!r} has missing values")
             if cls._is_numeric(col):
                 values = col.to_numpy(float)
-                if not np.isfinite(values).all():
-                    raise DataError(f"condition column {name!r} has non-finite values")
-                std = float(values.std())
+                if np.isinf(values).any():
+                    raise DataError(f"condition column {name!r} has infinite values")
+                seen = values[~np.isnan(values)]
+                std = float(seen.std()) if len(seen) else 0.0
                 enc.kinds.append("numeric")
                 enc.categories.append([])
-                enc.centers.append(float(values.mean()))
+                enc.centers.append(float(seen.mean()) if len(seen) else 0.0)
                 enc.scales.append(std if std > 0 else 1.0)
             else:
                 odd = [
@@ -109,7 +110,7 @@ class ConditionEncoder:
                         f"number, not {type(odd[0]).__name__!r}"
                     )
                 enc.kinds.append("categorical")
-                enc.categories.append(sorted(map(str, pd.unique(col))))
+                enc.categories.append(sorted(set(_levels(col))))
                 enc.centers.append(0.0)
                 enc.scales.append(1.0)
         return enc
@@ -125,8 +126,6 @@ class ConditionEncoder:
         parts: list[np.ndarray] = []
         for i, name in enumerate(frame.columns):
             col = frame[name]
-            if col.isna().any():
-                raise DataError(f"condition column {name!r} has missing values")
             if self.kinds[i] == "numeric":
                 try:
                     values = col.to_numpy(float)
@@ -134,10 +133,11 @@ class ConditionEncoder:
                     raise DataError(
                         f"condition column {name!r} must be numeric"
                     ) from None
-                parts.append(((values - self.centers[i]) / self.scales[i])[:, None])
+                scaled = (values - self.centers[i]) / self.scales[i]
+                parts.append(np.nan_to_num(scaled, nan=0.0)[:, None])
             else:
                 cats = pd.Index(self.categories[i])
-                codes = cats.get_indexer(pd.Index(col.astype(str)))
+                codes = cats.get_indexer(pd.Index(_levels(col)))
                 onehot = np.zeros((len(col), len(cats)))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
@@ -162,3 +162,13 @@ class ConditionEncoder:
             [float(v) for v in data["centers"]],
             [float(v) for v in data["scales"]],
         )
+
+
+#: The level of a blank cell in a categorical condition column.
+BLANK_LEVEL = "<blank>"
+
+
+def _levels(col: pd.Series) -> list[str]:
+    """A condition column's cells as level strings, blanks as :data:`BLANK_LEVEL`."""
+    blank = col.isna().to_numpy()
+    return [BLANK_LEVEL if b else str(v) for v, b in zip(col, blank, strict=True)]

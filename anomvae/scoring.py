@@ -27,6 +27,7 @@ from anomvae.losses import (
 )
 from anomvae.models import AutoencoderNet
 from anomvae.neighbors import latent_knn_distance
+from anomvae.tabular import TableBatch, cell_negative_log_likelihood
 
 __all__ = [
     "AUTOENCODER_SCORES",
@@ -35,6 +36,7 @@ __all__ = [
     "SCORES",
     "LatentReference",
     "anomaly_scores",
+    "conditions_of",
     "decoded_mean",
     "elbo_objective",
     "fit_latent_reference",
@@ -45,7 +47,12 @@ __all__ = [
     "reconstruction_errors",
     "reconstruction_objective",
     "robust_standardize",
+    "table_cells",
+    "table_surprise",
+    "unexpected_cells",
 ]
+
+_LOG_2PI = math.log(2.0 * math.pi)
 
 #: Weight of the latent k-NN term in the ``"hybrid"`` score (the reconstruction
 #: term has weight 1; both are standardised first). Chosen on the whole quick
@@ -101,9 +108,72 @@ class LatentReference:
     support_weight: float = 0.0
 
 
-def log_likelihood(net: AutoencoderNet, x: Tensor, x_hat: Tensor) -> Tensor:
-    """:math:`\\log p(x \\mid z)` per row for the network's likelihood;
-    ``x_hat`` may carry leading sample dimensions."""
+def conditions_of(c: Tensor | TableBatch | None) -> Tensor | None:
+    """The condition vectors inside ``c`` (a mixed table carries them in its
+    :class:`~anomvae.tabular.TableBatch`)."""
+    return c.conditions if isinstance(c, TableBatch) else c
+
+
+def table_cells(
+    net: AutoencoderNet, x_hat: Tensor, batch: TableBatch, *, unknown: str = "surprisal"
+) -> Tensor:
+    """Per-cell negative log-likelihood of a mixed table's rows under decoder
+    outputs ``x_hat`` (:func:`anomvae.tabular.cell_negative_log_likelihood`, with
+    the network's numeric decoder variance), shape ``(..., n, n_columns)``;
+    ``x_hat`` may carry a leading sample dimension ``(K, n, outputs)``."""
+    layout = batch.encoder.layout
+    logvar = net.decoder_logvar()[layout.numeric]
+    if x_hat.dim() == 2:
+        return cell_negative_log_likelihood(
+            batch.encoder, x_hat, logvar, batch.targets, unknown=unknown
+        )
+    k, n = x_hat.shape[:2]
+    cells = cell_negative_log_likelihood(
+        batch.encoder,
+        x_hat.reshape(k * n, -1),
+        logvar,
+        batch.repeat(k).targets,
+        unknown=unknown,
+    )
+    return cells.reshape(k, n, -1)
+
+
+def table_surprise(net: AutoencoderNet, x_hat: Tensor, batch: TableBatch) -> Tensor:
+    r"""Per-cell surprise of a mixed table's rows, ``(n, n_columns)``: the cell's
+    negative log-likelihood less the smallest value it can take, so that every
+    cell is :math:`\ge 0` and 0 when the model predicts it exactly. For a number
+    that is :math:`(x - \mu)^2 / 2\sigma^2` (the Gaussian's normaliser removed);
+    categories, flags, blankness and unseen values keep their full
+    :math:`-\log p`. The mixed-table counterpart of the squared error: the
+    reconstruction score and the feature contributions."""
+    cells = table_cells(net, x_hat, batch)
+    layout = batch.encoder.layout
+    if not layout.numeric_columns:
+        return cells
+    logvar = net.decoder_logvar()[layout.numeric]
+    floor = 0.5 * (_LOG_2PI + logvar) * batch.targets.numeric_observed.to(cells.dtype)
+    index = torch.tensor(layout.numeric_columns, device=cells.device)
+    return cells.index_add(1, index, -floor)
+
+
+def unexpected_cells(batch: TableBatch) -> Tensor:
+    """Per row, the cells holding what no training row had there: a level or flag
+    value never seen, or a blank in a column never blank in training (the mixed
+    table's out-of-support cells)."""
+    never_blank = batch.encoder._torch_indices(batch.targets.blank.device)[
+        "blank_floor"
+    ]
+    return batch.targets.unknown | (batch.targets.blank & (never_blank > 0))
+
+
+def log_likelihood(
+    net: AutoencoderNet, x: Tensor, x_hat: Tensor, c: Tensor | TableBatch | None = None
+) -> Tensor:
+    r""":math:`\log p(x \mid z)` per row for the network's likelihood;
+    ``x_hat`` may carry leading sample dimensions. A mixed table (``c`` a
+    :class:`~anomvae.tabular.TableBatch`) sums its cells' log-likelihoods."""
+    if isinstance(c, TableBatch):
+        return -table_cells(net, x_hat, c).sum(-1)
     if net.spec.likelihood == "bernoulli":
         return bernoulli_log_likelihood(x, x_hat)
     return gaussian_log_likelihood(x, x_hat, net.decoder_logvar())
@@ -115,17 +185,20 @@ def decoded_mean(net: AutoencoderNet, x_hat: Tensor) -> Tensor:
 
 
 def reconstruction_errors(
-    net: AutoencoderNet, x: Tensor, c: Tensor | None = None
+    net: AutoencoderNet, x: Tensor, c: Tensor | TableBatch | None = None
 ) -> Tensor:
-    """Per-feature squared error of the decoded posterior mean, shape ``(n, d)``."""
-    mu, _ = net.encode(x, c)
+    """Per-feature squared error of the decoded posterior mean, shape ``(n, d)``;
+    for a mixed table its per-column :func:`table_surprise`, ``(n, n_columns)``."""
+    mu, _ = net.encode(x, conditions_of(c))
+    if isinstance(c, TableBatch):
+        return table_surprise(net, net.decode(mu, c.conditions), c)
     return squared_error(x, decoded_mean(net, net.decode(mu, c)))
 
 
 def anomaly_scores(
     net: AutoencoderNet,
     x: Tensor,
-    c: Tensor | None,
+    c: Tensor | TableBatch | None,
     kind: str,
     eps: Tensor | None = None,
     reference: LatentReference | None = None,
@@ -149,25 +222,38 @@ def anomaly_scores(
     - ``"recon_prob"``: negative log reconstruction probability (An & Cho, 2015),
       :math:`-\log\frac1K\sum_k p(x\mid z_k)`.
 
+    For a mixed table (``c`` a :class:`~anomvae.tabular.TableBatch`) the
+    reconstruction error is the mean :func:`table_surprise` of the row's cells,
+    the likelihood the sum of its cells' (:func:`table_cells`, in nats, unseen
+    values and unexpected blanks counted as maximally surprising), and the
+    hybrid score's out-of-support cells are its :func:`unexpected_cells`.
+
     ``eps`` holds the shared draws ``(K, latent_dim)`` for the Monte Carlo scores,
     ``reference`` the training codes for the latent scores.
     """
+    table = c if isinstance(c, TableBatch) else None
+    cond = conditions_of(c)
     if kind == "reconstruction":
         return reconstruction_errors(net, x, c).mean(-1)
-    mu, logvar = net.encode(x, c)
+    mu, logvar = net.encode(x, cond)
     if kind in ("latent_knn", "hybrid"):
         if reference is None:
             raise ValueError(f"score {kind!r} needs the training rows' latent codes")
         knn = latent_knn_distance(mu, reference.codes, reference.k)
         if kind == "latent_knn":
             return knn
-        recon = squared_error(x, decoded_mean(net, net.decode(mu, c))).mean(-1)
+        x_hat = net.decode(mu, cond)
+        if table is None:
+            recon = squared_error(x, decoded_mean(net, x_hat)).mean(-1)
+            off = out_of_support(x, reference)
+        else:
+            recon = table_surprise(net, x_hat, table).mean(-1)
+            off = unexpected_cells(table)
         score = robust_standardize(
             recon, reference.recon_center, reference.recon_scale
         ) + reference.latent_weight * robust_standardize(
             knn, reference.knn_center, reference.knn_scale
         )
-        off = out_of_support(x, reference)
         if off is None or not reference.support_weight:
             return score
         return score + reference.support_weight * off.sum(-1).to(score.dtype)
@@ -179,7 +265,7 @@ def anomaly_scores(
     if eps is None:
         raise ValueError(f"score {kind!r} needs Monte Carlo draws eps")
     z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * eps.unsqueeze(1)
-    log_px_z = log_likelihood(net, x, net.decode(z, c))  # (K, n)
+    log_px_z = log_likelihood(net, x, net.decode(z, cond), c)  # (K, n)
     if kind == "elbo":
         return kl - log_px_z.mean(0)
     if kind == "recon_prob":
@@ -213,7 +299,7 @@ def _median_iqr(values: np.ndarray) -> tuple[float, float]:
 def fit_latent_reference(
     net: AutoencoderNet,
     x: Tensor,
-    c: Tensor | None,
+    c: Tensor | TableBatch | None,
     rng: np.random.RandomState,
     *,
     support: tuple[np.ndarray, np.ndarray],
@@ -230,12 +316,16 @@ def fit_latent_reference(
     a time.
     """
     x = x.to(next(net.parameters()).dtype)
-    c = None if c is None else c.to(x.dtype)
+    if isinstance(c, TableBatch):
+        c = c.map(lambda t: t.to(x.dtype) if t.is_floating_point() else t)
+    elif c is not None:
+        c = c.to(x.dtype)
     n = x.shape[0]
     picks = np.sort(rng.permutation(n)[:MAX_REFERENCE_CODES])
     parts = []
+    cond = conditions_of(c)
     for s in range(0, n, batch_rows):
-        cb = None if c is None else c[s : s + batch_rows]
+        cb = None if cond is None else cond[s : s + batch_rows]
         parts.append(net.encode(x[s : s + batch_rows], cb)[0])
     codes = torch.cat(parts)
     reference = codes[torch.as_tensor(picks)]
@@ -279,11 +369,20 @@ def robust_standardize(scores: Tensor, center: float, scale: float) -> Tensor:
 
 
 def reconstruction_objective(
-    net: AutoencoderNet, x_in: Tensor, x_target: Tensor, c: Tensor | None = None
+    net: AutoencoderNet,
+    x_in: Tensor,
+    x_target: Tensor,
+    c: Tensor | TableBatch | None = None,
 ) -> Tensor:
     """Mean squared error of reconstructing ``x_target`` from ``x_in`` (the
-    deterministic and denoising autoencoders' training loss)."""
-    mu, _ = net.encode(x_in, c)
+    deterministic and denoising autoencoders' training loss). For a mixed table,
+    the mean per-cell negative log-likelihood (unit-variance Gaussian for
+    numbers, cross-entropy for categories, flags and blankness) per column."""
+    mu, _ = net.encode(x_in, conditions_of(c))
+    if isinstance(c, TableBatch):
+        x_hat = net.decode(mu, c.conditions)
+        cells = table_cells(net, x_hat, c, unknown="ignore")
+        return cells.sum(-1).mean() / cells.shape[-1]
     return squared_error(x_target, net.decode(mu, c)).mean()
 
 
@@ -291,26 +390,31 @@ def elbo_objective(
     net: AutoencoderNet,
     x_in: Tensor,
     x_target: Tensor,
-    c: Tensor | None = None,
+    c: Tensor | TableBatch | None = None,
     *,
     beta: float = 1.0,
     n_samples: int = 1,
 ) -> Tensor:
     r"""β-VAE training loss, averaged over the batch and divided by the number of
-    features so learning rates transfer across data widths:
+    features (columns, for a mixed table) so learning rates transfer across data
+    widths:
 
     .. math:: \frac1d\Big[-\frac1L\sum_{l}\log p(x\mid z_l)
         + \beta\,\mathrm{KL}(q(z\mid x)\,\|\,p(z))\Big]
 
     with :math:`z_l = \mu + \sigma\odot\epsilon_l` (reparameterisation trick).
     """
-    mu, logvar = net.encode(x_in, c)
+    cond = conditions_of(c)
+    mu, logvar = net.encode(x_in, cond)
     if logvar is None:
         raise ValueError("the ELBO needs a variational model")
     std = torch.exp(0.5 * logvar)
     z = mu.unsqueeze(0) + std.unsqueeze(0) * torch.randn(
         n_samples, *mu.shape, device=mu.device, dtype=mu.dtype
     )
-    nll = -log_likelihood(net, x_target, net.decode(z, c)).mean(0)
     kl = gaussian_kl_standard(mu, logvar)
+    if isinstance(c, TableBatch):
+        cells = table_cells(net, net.decode(z, cond), c, unknown="ignore")
+        return (cells.sum(-1).mean(0) + beta * kl).mean() / cells.shape[-1]
+    nll = -log_likelihood(net, x_target, net.decode(z, c)).mean(0)
     return (nll + beta * kl).mean() / x_target.shape[-1]

@@ -19,8 +19,10 @@ likelihood; where the column had blanks in training, its blank indicator is 1 an
 its blank head models *whether* it is blank.
 
 :func:`cell_negative_log_likelihood` scores each cell in nats (torch, imported
-lazily inside the function, so encoding needs no torch) and :func:`explain_cells`
-turns the worst cells into reasons in the data's own units.
+lazily inside the function, so encoding needs no torch); :class:`TableBatch` carries
+the targets of a block of rows beside the network input through training and
+scoring; :mod:`anomvae.explain` turns the worst cells into reasons in the data's
+own units.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from anomvae.schema import (
     as_frame,
     factorize_column,
     invert_transform,
-    level_string,
     level_strings,
 )
 
@@ -51,14 +52,12 @@ if TYPE_CHECKING:
 __all__ = [
     "NUMERIC_CLIP",
     "EncodedTable",
+    "TableBatch",
     "TableEncoder",
     "TableLayout",
     "TableTargets",
     "cell_negative_log_likelihood",
-    "explain_cells",
-    "format_number",
-    "format_numbers",
-    "top_cells",
+    "mask_cells",
 ]
 
 #: Bound on standardised numeric inputs and targets. A value of 1e300 (or the
@@ -163,6 +162,20 @@ class TableLayout:
             input_groups=tuple(tuple(g) for g in groups),
             blank_input=tuple(blank_input),
         )
+
+    def _owner_tensor(self, device: Any) -> torch.Tensor:
+        """:attr:`column_of_input` as an index tensor on ``device``."""
+        import torch
+
+        return torch.tensor(self.column_of_input, dtype=torch.int64, device=device)
+
+    def _value_mask(self, device: Any) -> torch.Tensor:
+        """True at the value inputs, False at the blank indicators."""
+        import torch
+
+        mask = torch.ones(self.n_inputs, dtype=torch.bool, device=device)
+        mask[self.blank] = False
+        return mask
 
     def mask_columns(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inputs with the cells in ``mask`` (``(n, n_columns)`` bool) made blank:
@@ -749,263 +762,63 @@ def _block_log_softmax(
     return log_p, lse.detach() - low
 
 
-# ---------------------------------------------------------------- explanations
-def format_numbers(values: Any) -> np.ndarray:
-    """Numbers with two significant digits (an object array of strings):
-    positional from 1e-4 to 1e4, else in short scientific form.
+@dataclass(frozen=True)
+class TableBatch:
+    """What a mixed-table model needs beside its input rows: the likelihood
+    targets of the same rows, the encoder that lays them out, and the condition
+    vectors (conditional VAEs; ``None`` otherwise).
 
-    Vectorised: the digits and exponent are found with numpy and each distinct
-    (sign, digits, exponent) is formatted once, so a million numbers take a
-    fraction of a second.
-
-    Examples
-    --------
-    >>> format_numbers([5.1e9, 32000.0, 0.0004, 0.003, 1234.0, 2.0, -0.51]).tolist()
-    ['5.1e9', '3.2e4', '0.0004', '0.003', '1200', '2', '-0.51']
+    It travels where a plain model's condition tensor travels (the training loop
+    and batched scoring slice it like a tensor: ``batch[idx]``), so one training
+    loop and one scoring path serve both kinds of model.
     """
-    v = np.asarray(values, dtype=np.float64)
-    out = np.empty(v.shape, dtype=object)
-    nonzero = np.isfinite(v) & (v != 0.0)
-    out[v == 0.0] = "0"
-    for i in np.flatnonzero(~np.isfinite(v).reshape(-1)):
-        out.reshape(-1)[i] = str(v.reshape(-1)[i])
-    a = np.abs(v[nonzero])
-    if a.size:
-        e = np.floor(np.log10(a)).astype(np.int64)
-        half = e // 2  # two steps, so 10**-e neither overflows nor underflows
-        d = np.rint(a * 10.0 ** (-half) * 10.0 ** (half - e) * 10.0).astype(np.int64)
-        bump = d >= 100
-        d[bump], e[bump] = 10, e[bump] + 1
-        key = np.where(v[nonzero] < 0, -1, 1) * (d * 4096 + e + 2048)
-        uniq, inverse = np.unique(key, return_inverse=True)
-        texts = np.array([_two_digits(int(k)) for k in uniq], dtype=object)
-        out[nonzero] = texts[inverse.reshape(-1)]
-    return out
 
+    encoder: TableEncoder
+    targets: TableTargets
+    conditions: torch.Tensor | None = None
 
-def _two_digits(key: int) -> str:
-    """The text of ``sign * (digits * 4096 + exponent + 2048)``: the number
-    ``sign * digits * 10**(exponent - 1)`` with two digits (10-99)."""
-    sign = "-" if key < 0 else ""
-    d, e = divmod(abs(key), 4096)
-    e -= 2048
-    head, tail = divmod(d, 10)
-    if -4 <= e < 4:
-        if e >= 1:
-            return f"{sign}{d * 10 ** (e - 1)}"
-        text = f"{head}.{tail}" if e == 0 else "0." + "0" * (-e - 1) + str(d)
-        return sign + text.rstrip("0").rstrip(".")
-    mantissa = f"{head}.{tail}".rstrip("0").rstrip(".")
-    return f"{sign}{mantissa}e{e}"
+    def __len__(self) -> int:
+        return int(self.targets.blank.shape[0])
 
+    def __getitem__(self, index: Any) -> TableBatch:
+        """The same rows of every tensor (an index tensor, slice or mask)."""
+        targets = TableTargets(*(t[index] for t in self.targets))
+        conditions = None if self.conditions is None else self.conditions[index]
+        return TableBatch(self.encoder, targets, conditions)
 
-def format_number(value: float) -> str:
-    """One number as :func:`format_numbers` writes it.
+    def map(self, fn: Any) -> TableBatch:
+        """Every tensor through ``fn`` (a move to another device)."""
+        targets = TableTargets(*(fn(t) for t in self.targets))
+        conditions = None if self.conditions is None else fn(self.conditions)
+        return TableBatch(self.encoder, targets, conditions)
 
-    Examples
-    --------
-    >>> format_number(5.1e9), format_number(0.0004)
-    ('5.1e9', '0.0004')
-    """
-    return str(format_numbers(np.array([value]))[0])
-
-
-def _raw_numbers(values: np.ndarray) -> np.ndarray:
-    """Cell values: whole numbers below 1e6 in full, others as
-    :func:`format_numbers`."""
-    out = format_numbers(values)
-    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e6)
-    if whole.any():
-        uniq, inverse = np.unique(values[whole].astype(np.int64), return_inverse=True)
-        out[whole] = np.array([str(u) for u in uniq.tolist()], dtype=object)[inverse]
-    return out
-
-
-def top_cells(nll: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's ``k`` largest cells, largest first.
-
-    Examples
-    --------
-    >>> top_cells(np.array([[0.1, 3.0, 2.0], [5.0, 0.0, 1.0]]), 2).tolist()
-    [[1, 2], [0, 2]]
-    """
-    nll = np.asarray(nll, dtype=np.float64)
-    k = min(k, nll.shape[1])
-    part = np.argpartition(-nll, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(nll, part, 1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, 1)
-
-
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
-
-
-def explain_cells(
-    encoder: TableEncoder,
-    raw: Any,
-    encoded: EncodedTable,
-    outputs: np.ndarray,
-    columns: np.ndarray,
-) -> np.ndarray:
-    """Short reasons, in the data's own units, for chosen cells of each row.
-
-    Parameters
-    ----------
-    encoder : TableEncoder
-    raw : DataFrame
-        The rows as given (for levels outside the kept ones).
-    encoded : EncodedTable
-        ``encoder.encode(raw)``.
-    outputs : ndarray of shape (n, n_outputs)
-        Decoder outputs for the rows (from the posterior mean).
-    columns : ndarray of shape (n, k), int
-        Schema column index of each cell to explain, ``-1`` for none (for example
-        :func:`top_cells` of :func:`cell_negative_log_likelihood`).
-
-    Returns
-    -------
-    ndarray of shape (n, k), object
-        Strings such as ``"protocol='icmp' (p=0.0004 given the rest of the
-        row)"``, ``"bytes=5.1e9 (expected about 3.2e4)"``, ``"TSH blank (blank in
-        0% of training rows)"``, ``"country='XX' unseen in training"``; ``""``
-        where ``columns`` is -1. Probabilities come from the decoder outputs; a
-        non-blank cell whose blank head says "usually blank" (p > 0.5) says so.
-
-    Notes
-    -----
-    Work is per column, not per cell: the cells of one column are formatted
-    together with :func:`format_numbers`, and only the chosen cells' softmax
-    blocks are evaluated.
-
-    Examples
-    --------
-    >>> frame = pd.DataFrame({"bytes": [10.0, 30.0], "proto": ["tcp", "udp"]})
-    >>> enc = TableEncoder(TableSchema.infer(frame))
-    >>> rows = pd.DataFrame({"bytes": [5.1e9], "proto": ["icmp"]})
-    >>> out = np.array([[0.0, 2.0, -6.0]])
-    >>> explain_cells(enc, rows, enc.encode(rows), out, np.array([[0, 1]])).tolist()
-    [['bytes=5.1e9 (expected about 20)', "proto='icmp' unseen in training"]]
-    """
-    lay = encoder.layout
-    cols = np.asarray(columns, dtype=np.int64)
-    out = np.asarray(outputs, dtype=np.float64)
-    result = np.full(cols.shape, "", dtype=object)
-    flat_result = result.reshape(-1)  # a view: filling it fills result
-    flat = cols.reshape(-1)
-    raw_columns: list[pd.Series] | None = None
-    chosen = np.flatnonzero(flat >= 0)
-    chosen = chosen[np.argsort(flat[chosen], kind="stable")]  # grouped by column
-    starts = np.flatnonzero(np.diff(flat[chosen], prepend=-1))
-    for where in np.split(chosen, starts[1:]) if chosen.size else []:
-        j = int(flat[where[0]])
-        rows = where // cols.shape[1]
-        col = encoder.schema.columns[j]
-        texts = np.empty(len(rows), dtype=object)
-        blank = encoded.blank[rows, j]
-        p_blank = None
-        if lay.blank_input[j] >= 0:
-            p_blank = np.exp(_log_sigmoid(out[rows, lay.blank_input[j]]))
-        rate = format_number(100.0 * col.blank_rate)
-        hit = np.flatnonzero(blank)
-        if p_blank is None:
-            texts[hit] = f"{col.name} blank (blank in {rate}% of training rows)"
-        else:
-            texts[hit] = [
-                f"{col.name} blank (p={p} given the rest of the row; blank in "
-                f"{rate}% of training rows)"
-                for p in format_numbers(p_blank[hit])
-            ]
-        todo = np.flatnonzero(~blank)
-        if col.kind == "numeric":
-            texts[todo] = _numeric_reasons(encoder, j, rows[todo], encoded, out)
-        else:
-            needs_raw = col.infrequent or encoded.unknown[rows[todo], j].any()
-            if raw_columns is None and needs_raw:
-                raw_columns = encoder.columns_of(raw)
-            texts[todo] = _level_reasons(
-                encoder, j, rows[todo], encoded, out, raw_columns
-            )
-        if p_blank is not None:
-            odd = todo[p_blank[todo] > 0.5]
-            notes = format_numbers(p_blank[odd])
-            texts[odd] = [
-                f"{t[:-1]}; usually blank here: p(blank)={p})"
-                if t.endswith(")")
-                else f"{t} (usually blank here: p(blank)={p})"
-                for t, p in zip(texts[odd], notes, strict=True)
-            ]
-        flat_result[where] = texts
-    return result
-
-
-def _numeric_reasons(
-    encoder: TableEncoder,
-    j: int,
-    rows: np.ndarray,
-    encoded: EncodedTable,
-    out: np.ndarray,
-) -> list[str]:
-    lay = encoder.layout
-    k = lay.numeric_columns.index(j)
-    col = encoder.schema.columns[j]
-    expected = np.asarray(
-        _numbers_out(col, out[rows, lay.numeric.start + k]), dtype=np.float64
-    )
-    return [
-        f"{col.name}={x} (expected about {e})"
-        for x, e in zip(
-            _raw_numbers(encoded.values[rows, k]),
-            format_numbers(expected),
-            strict=True,
+    def repeat(self, k: int) -> TableBatch:
+        """The rows ``k`` times over (for ``k`` Monte Carlo draws stacked as
+        ``k * n`` rows)."""
+        targets = TableTargets(
+            *(t.repeat(k, *([1] * (t.dim() - 1))) for t in self.targets)
         )
-    ]
+        return TableBatch(self.encoder, targets, self.conditions)
 
 
-def _level_reasons(
-    encoder: TableEncoder,
-    j: int,
-    rows: np.ndarray,
-    encoded: EncodedTable,
-    out: np.ndarray,
-    raw_columns: list[pd.Series] | None,
-) -> np.ndarray:
-    lay = encoder.layout
-    col = encoder.schema.columns[j]
-    if col.kind == "categorical":
-        k = lay.categorical_columns.index(j)
-        logits = out[rows, lay.categorical[k]]
-        codes = encoded.codes[rows, k]
-        picked = logits[np.arange(len(rows)), np.maximum(codes, 0)]
-        top = logits.max(axis=1)
-        log_p = picked - top - np.log(np.exp(logits - top[:, None]).sum(axis=1))
-    else:
-        k = lay.binary_columns.index(j)
-        logit = out[rows, lay.binary.start + k]
-        codes = encoded.binary[rows, k].astype(np.int64)
-        codes[encoded.binary_unknown[rows, k]] = -2
-        log_p = _log_sigmoid(np.where(codes == 1, logit, -logit))
-    kept = len(col.categories)
-    # Categorical values are quoted, binary ones not (flag=true), unseen ones are.
-    levels = [repr(c) if col.kind == "categorical" else c for c in col.categories]
-    shown = np.empty(len(rows), dtype=object)
-    known = (codes >= 0) & (codes < kept)
-    shown[known] = np.asarray(levels, dtype=object)[codes[known]]
-    if not known.all():
-        assert raw_columns is not None
-        cells = raw_columns[j].iloc[rows[~known]]
-        shown[~known] = [repr(level_string(v)) for v in cells]
-    ps = format_numbers(np.exp(log_p))
-    reasons = np.empty(len(rows), dtype=object)
-    name = col.name
-    unseen, rare = codes == -2, codes >= kept
-    usual = ~(unseen | rare)
-    reasons[unseen] = [f"{name}={v} unseen in training" for v in shown[unseen]]
-    reasons[rare] = [
-        f"{name}={v} (a rare level; p={p} for rare levels given the rest of the row)"
-        for v, p in zip(shown[rare], ps[rare], strict=True)
-    ]
-    reasons[usual] = [
-        f"{name}={v} (p={p} given the rest of the row)"
-        for v, p in zip(shown[usual], ps[usual], strict=True)
-    ]
-    return reasons
+def mask_cells(x: torch.Tensor, layout: TableLayout, level: float) -> torch.Tensor:
+    """Training-time corruption of a mixed table's inputs: each cell is made
+    blank with probability ``level`` (its value inputs 0, its blank indicator 1,
+    as the encoder sees a real blank), whole columns at a time (a one-hot block is
+    masked as one cell). Draws from torch's global generator, like
+    :func:`anomvae.training.corrupt`."""
+    import torch
+
+    if level <= 0:
+        return x
+    owner = layout._owner_tensor(x.device)
+    masked = torch.rand(x.shape[0], layout.n_columns, device=x.device) < level
+    value = masked.index_select(1, owner)
+    out = x.masked_fill(value & layout._value_mask(x.device), 0.0)
+    if layout.blank_columns:
+        blank_cols = torch.tensor(layout.blank_columns, device=x.device)
+        hit = masked.index_select(1, blank_cols).to(x.dtype)
+        out = torch.cat(
+            [out[:, : layout.blank.start], torch.maximum(out[:, layout.blank], hit)], 1
+        )
+    return out

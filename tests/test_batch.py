@@ -101,11 +101,13 @@ def test_explain_ranks_features_by_share(
     detector: AutoencoderDetector, new_rows: np.ndarray
 ) -> None:
     out = score_batch(detector, new_rows, explain=2)
-    assert out.column_names[-4:] == [
+    assert out.column_names[-6:] == [
         "top1_feature",
         "top1_share",
+        "top1_reason",
         "top2_feature",
         "top2_share",
+        "top2_reason",
     ]
     shares = detector.feature_contributions(pd.DataFrame(new_rows, columns=FEATURES))
     top1 = np.array(FEATURES)[shares.argmax(axis=1)]
@@ -118,7 +120,7 @@ def test_explain_is_capped_at_the_number_of_features(
     detector: AutoencoderDetector, new_rows: np.ndarray
 ) -> None:
     out = score_batch(detector, new_rows, explain=10)
-    assert out.column_names[-2:] == ["top4_feature", "top4_share"]
+    assert out.column_names[-3:] == ["top4_feature", "top4_share", "top4_reason"]
     assert out.schema == output_schema(detector, explain=10)
 
 
@@ -168,13 +170,13 @@ def test_conditional_model_takes_conditions(frame: pd.DataFrame) -> None:
     assert info.feature_columns == tuple(FEATURES)
     conditions = pa.table({"machine": data["machine"].tolist()})
     from_array = score_batch(
-        cvae, data[FEATURES].to_numpy(), conditions=conditions, explain=1
+        cvae, data[FEATURES].to_numpy(), others=conditions, explain=1
     )
     from_frame = score_batch(cvae, data, explain=1)
     assert from_array.equals(from_frame)
     np.testing.assert_allclose(from_array["score"].to_numpy(), cvae.anomaly_score(data))
     assert set(from_array["top1_feature"].to_pylist()) <= set(FEATURES)
-    with pytest.raises(ValueError, match="conditions="):
+    with pytest.raises(ValueError, match="others="):
         score_batch(cvae, data[FEATURES].to_numpy())
 
 

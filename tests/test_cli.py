@@ -73,15 +73,16 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(data: Path) -> Path:
-    """A calibrated VAE (the default model, fpr:0.05), fitted through the CLI."""
+    """A calibrated VAE (the default model, fpr:0.05) on the numeric columns,
+    fitted through the CLI."""
     path = data / "model.anomvae"
     result = run(
         "fit", data / "train.csv", "-o", path, "-i", "id", "--label-column", "label",
-        "--calibrate", "fpr:0.05", *TINY,
+        "-x", "machine", "--calibrate", "fpr:0.05", *TINY,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "trained VAEDetector on 240 rows x 4 features" in result.stderr
-    assert "ignored:     non-numeric column(s) machine" in result.stderr
+    assert "columns:" not in result.stderr  # numbers only: the numeric path
     return path
 
 
@@ -223,9 +224,7 @@ def test_fit_leaves_out_rows_labelled_anomalous(data: Path, tmp_path: Path) -> N
     ("cell", "message"),
     [
         ("abc", r"row 5, column 'x1': 'abc' is not a number"),
-        ("nan", r"row 5, column 'x1': NaN is not allowed"),
         ("-inf", r"row 5, column 'x1': infinite value \(-inf\) is not allowed"),
-        ("", r"row 5, column 'x1': missing value \(empty cell\)"),
     ],
 )
 def test_fit_invalid_cell_names_row_and_column(
@@ -279,9 +278,12 @@ def test_fit_data_errors_exit_1(data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "missing column 'ID'" in error_line(result, "fit")
     assert "Names differ in case" in result.stderr
-    result = run("fit", data / "train.csv", "-o", out, "-c", "id,machine", *TINY)
+    result = run(
+        "fit", data / "train.csv", "-o", out, "-c", "x0,x1", "--categorical", "id",
+        "-i", "id", *TINY,
+    )  # fmt: skip
     assert result.exit_code == 1
-    assert "'r0' is not a number" in error_line(result, "fit")
+    assert "cannot be both a feature" in error_line(result, "fit")
     result = run(
         "fit", data / "train.csv", "-o", out, "-x", "id,machine,label",
         "--calibrate", "fpr:0.001", *TINY,
@@ -333,9 +335,11 @@ def test_fit_and_score_conditional_vae(data: Path, tmp_path: Path) -> None:
         "is_anomaly",
         "top1_feature",
         "top1_share",
+        "top1_reason",
     ]
     assert frame["is_anomaly"].head(10).all()
     assert set(frame["top1_feature"].head(10)) == {"x0"}
+    assert frame["top1_reason"][0].startswith("x0=25 (expected about ")
 
 
 # --------------------------------------------------------------------------- score
@@ -436,7 +440,8 @@ def test_score_explain_keep_columns_row_numbers(
     frame = read_csv(out)
     assert list(frame.columns) == [
         "row", "id", *FEATURES, "machine", "label", "score", "p_value", "is_anomaly",
-        "top1_feature", "top1_share", "top2_feature", "top2_share",
+        "top1_feature", "top1_share", "top1_reason",
+        "top2_feature", "top2_share", "top2_reason",
     ]  # fmt: skip
     assert frame["row"].tolist() == list(range(1, N_ROWS + 1))
     assert (frame["top1_feature"].head(10) == "x0").all()
@@ -632,7 +637,9 @@ def test_score_allow_empty_writes_a_header(
         "--allow-empty", "--explain", "1",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert out.read_text() == ("id,score,p_value,is_anomaly,top1_feature,top1_share\n")
+    assert out.read_text() == (
+        "id,score,p_value,is_anomaly,top1_feature,top1_share,top1_reason\n"
+    )
 
 
 @pytest.mark.parametrize("case", ["missing", "truncated", "not a model", "tampered"])

@@ -12,15 +12,13 @@ import torch
 from scipy import stats
 
 from anomvae.exceptions import DataError, MissingColumnsError
+from anomvae.explain import explain_cells, format_number, top_cells
 from anomvae.preprocessing import Scaler
 from anomvae.schema import TableSchema
 from anomvae.tabular import (
     NUMERIC_CLIP,
     TableEncoder,
     cell_negative_log_likelihood,
-    explain_cells,
-    format_number,
-    top_cells,
 )
 
 

@@ -1,5 +1,5 @@
 """Reading whole inputs for the commands that need them in memory (fit, calibrate),
-choosing feature columns, and parsing label columns.
+choosing feature columns and their kinds, and parsing label columns.
 
 Everything goes through :mod:`anomvae.io`, so every command reports invalid cells,
 missing columns and wrong delimiters with the same messages as ``score``.
@@ -22,9 +22,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "LABEL_LIKE",
+    "FeatureChoice",
     "InputTable",
     "anomaly_mask",
     "choose_features",
+    "feature_frame",
     "read_model_rows",
     "read_table",
     "to_label_values",
@@ -66,10 +69,30 @@ def read_table(path: str, *, sep: str | None) -> InputTable:
 
 @dataclass
 class FeatureChoice:
-    """The feature columns picked from a table, and what was left out."""
+    """The feature columns picked from a table, and how each is read."""
 
     features: list[str]
-    ignored: list[str] = field(default_factory=list)  # non-numeric, not named
+    categorical: list[str] = field(default_factory=list)  # read as text levels
+    flags: list[str] = field(default_factory=list)  # true/false text
+    blank: list[str] = field(default_factory=list)  # numeric, with empty cells
+
+    @property
+    def numeric(self) -> list[str]:
+        """The features read as numbers."""
+        other = set(self.categorical) | set(self.flags)
+        return [c for c in self.features if c not in other]
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the table needs the mixed-table path (a category, a flag or a
+        blank cell)."""
+        return bool(self.categorical or self.flags or self.blank)
+
+
+#: Names that usually hold a label: warned about when they become features.
+LABEL_LIKE = frozenset(
+    {"label", "labels", "y", "target", "class", "anomaly", "is_anomaly", "outlier"}
+)
 
 
 def choose_features(
@@ -78,14 +101,22 @@ def choose_features(
     columns: Sequence[str],
     exclude: Sequence[str],
     reserved: Sequence[str],
+    categorical: Sequence[str] = (),
 ) -> FeatureChoice:
-    """Pick the feature columns: ``columns`` if given, else every numeric column
-    that is neither ``reserved`` (ids, label, conditions) nor excluded.
+    """Pick the feature columns and how to read each: ``columns`` if given, else
+    every column that is neither ``reserved`` (ids, label, conditions) nor
+    excluded.
 
-    Every name given on the command line must exist (a typo must not silently
-    turn an id column into a feature).
+    A column is numeric when every non-empty cell is a number, a flag when every
+    non-empty cell is true/false, and a category when it is named in
+    ``categorical`` (digit codes: ranks, hospital codes) or holds text. A column
+    of mostly numbers with some text is an error naming the first text cell (a
+    stray ``n/a`` must not silently turn a measurement into categories); name it
+    in ``categorical`` if it really is categorical. Every name given on the
+    command line must exist (a typo must not silently turn an id column into a
+    feature).
     """
-    named = [*columns, *exclude, *reserved]
+    named = [*columns, *exclude, *reserved, *categorical]
     check_columns(
         data.header,
         named,
@@ -93,33 +124,83 @@ def choose_features(
         sep=data.sep,
         needed_by="named on the command line",
     )
-    clash = [c for c in columns if c in reserved]
+    clash = [c for c in [*columns, *categorical] if c in reserved]
     if clash:
         raise DataError(
             f"column(s) {', '.join(map(repr, clash))} cannot be both a feature "
-            "(--columns) and an id, label or condition column"
+            "(--columns, --categorical) and an id, label or condition column"
         )
     if columns:
         features = [c for c in columns if c not in exclude]
-        ignored: list[str] = []
     else:
-        candidates = [c for c in data.header if c not in exclude and c not in reserved]
-        features = [
-            c for c in candidates if numeric_share(data.table[c]) > NUMERIC_SHARE
-        ]
-        ignored = [c for c in candidates if c not in features]
+        features = [c for c in data.header if c not in exclude and c not in reserved]
     if not features:
         raise DataError(
-            f"{data.source}: no numeric feature columns to train on (columns: "
+            f"{data.source}: no feature columns to train on (columns: "
             f"{', '.join(map(repr, data.header))}); name them with --columns"
         )
-    check_columns(data.header, features, source=data.source, sep=data.sep)
-    return FeatureChoice(features, ignored)
+    choice = FeatureChoice(features)
+    for name in features:
+        column = data.table[name]
+        if name in categorical:
+            choice.categorical.append(name)
+        elif _is_flag_column(column):
+            choice.flags.append(name)
+        elif numeric_share(column) > NUMERIC_SHARE:
+            if column.null_count or _has_empty_text(column):
+                choice.blank.append(name)
+        else:
+            choice.categorical.append(name)
+    return choice
 
 
-def feature_array(data: InputTable, features: Sequence[str]) -> np.ndarray:
-    """The feature columns as checked float64 (errors name row and column)."""
-    return convert_features(data.table, features, source=data.source, fmt=data.format)
+def _has_empty_text(column: pa.ChunkedArray) -> bool:
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    empty = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return bool(pc.any(pc.fill_null(empty, False)).as_py())
+
+
+def _is_flag_column(column: pa.ChunkedArray) -> bool:
+    """Boolean values, or text that is only true/false (any case) and blanks."""
+    if pa.types.is_boolean(column.type):
+        return True
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+    values = set(pc.unique(pc.drop_null(text)).to_pylist()) - {""}
+    return bool(values) and values <= {"true", "false"}
+
+
+def feature_frame(data: InputTable, choice: FeatureChoice) -> pd.DataFrame:
+    """The feature columns as the detector wants them: float64 numbers (checked;
+    errors name row and column; NaN where a numeric column is blank), text
+    levels (``"007"`` stays ``"007"``, blanks as missing) and true/false flags."""
+    import pandas as pd
+
+    numeric = choice.numeric
+    values = convert_features(
+        data.table,
+        numeric,
+        source=data.source,
+        fmt=data.format,
+        blank_ok=choice.blank,
+    )
+    frame = pd.DataFrame(values, columns=numeric)
+    for name in [*choice.categorical, *choice.flags]:
+        column = data.table[name]
+        if pa.types.is_boolean(column.type):
+            frame[name] = column.to_pandas().astype("boolean")
+            continue
+        text = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+        text = pc.utf8_trim_whitespace(text)
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        series = text.to_pandas().astype("string")
+        if name in choice.flags:
+            series = series.str.lower().map({"true": True, "false": False})
+            series = series.astype("boolean")
+        frame[name] = series
+    return frame[choice.features]
 
 
 # ------------------------------------------------------------------- labels
@@ -193,7 +274,7 @@ def read_model_rows(
 
     info = model_info(model)
     passthrough = list(
-        dict.fromkeys([*info.condition_columns, *([label] if label else [])])
+        dict.fromkeys([*info.other_columns, *([label] if label else [])])
     )
     features, extra, rows = [], [], []
     with read_batches(
@@ -201,6 +282,7 @@ def read_model_rows(
         columns=info.feature_columns,
         passthrough=passthrough,
         sep=sep,
+        blank_ok=info.blank_columns,
     ) as reader:
         for batch in reader:
             features.append(batch.features)
@@ -215,5 +297,5 @@ def read_model_rows(
             table[label], np.concatenate(rows), source=source, name=label
         )
         mask = anomaly_mask(values, source=source, name=label)
-    conditions = table if info.condition_columns else None
-    return model_input(info, X, conditions), mask, source
+    others = table if info.other_columns else None
+    return model_input(info, X, others), mask, source

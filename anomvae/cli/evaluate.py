@@ -90,6 +90,7 @@ def _evaluate(
     from anomvae.batch import P_VALUE, model_info, score_batch
     from anomvae.cli.data import anomaly_mask, to_label_values
     from anomvae.decisions import flag_rule
+    from anomvae.exceptions import DataError
     from anomvae.io import read_batches
     from anomvae.persistence import load
 
@@ -97,16 +98,27 @@ def _evaluate(
     model = load(model_path, key=key)
     info = model_info(model)
     rule = flag_rule(model, threshold)
+    if label in info.input_columns:
+        raise DataError(
+            f"column {label!r} is a feature of {model_path}: the model was fitted "
+            f"with it as an input, so it has seen the labels and the metrics would "
+            f"be meaningless; refit with --label-column {label} (fit leaves labelled "
+            "anomalies out and never uses the label as a feature)"
+        )
     scores, p_values, labels = [], [], []
-    passthrough = list(dict.fromkeys([label, *info.condition_columns]))
+    passthrough = list(dict.fromkeys([label, *info.other_columns]))
     with read_batches(
-        data, columns=info.feature_columns, passthrough=passthrough, sep=sep
+        data,
+        columns=info.feature_columns,
+        passthrough=passthrough,
+        sep=sep,
+        blank_ok=info.blank_columns,
     ) as reader:
         for batch in reader:
             out = score_batch(
                 model,
                 batch.features,
-                conditions=batch.passthrough if info.condition_columns else None,
+                others=batch.passthrough if info.other_columns else None,
             )
             scores.append(out.column("score").to_numpy())
             if not rule.per_row:

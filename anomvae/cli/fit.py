@@ -58,7 +58,7 @@ def fit(
             "-c",
             metavar="COLUMN",
             help="Feature columns (repeat, or comma-separate). Default: every "
-            "numeric column not named by another option.",
+            "column not named by another option.",
         ),
     ] = None,
     exclude: Annotated[
@@ -68,6 +68,16 @@ def fit(
             "-x",
             metavar="COLUMN",
             help="Columns never to use as features.",
+        ),
+    ] = None,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--categorical",
+            metavar="COLUMN",
+            help="Columns that hold categories although they look numeric (digit "
+            "codes: ranks, hospital or product codes): their values are levels, "
+            "'1' is not less than '2'. Text columns are categories anyway.",
         ),
     ] = None,
     id_column: Annotated[
@@ -247,10 +257,12 @@ def fit(
     """Train a detector on normal rows of DATA and save it to MODEL.
 
     The whole file is read into memory (training data is expected to fit).
-    Features are every numeric column except --id-column, --label-column,
-    --condition and --exclude columns, or exactly --columns. An invalid cell in
-    a feature column (text, empty, NaN, inf) stops with its row and column.
-    Prints a summary: rows, features, epochs, validation loss, threshold.
+    Features are every column except --id-column, --label-column, --condition
+    and --exclude columns, or exactly --columns. Number columns are numeric,
+    true/false columns flags, text columns categories (and --categorical names
+    digit-coded ones); blank cells are data, modelled per column. A column of
+    numbers with a stray text cell stops with its row and column. Prints a
+    summary: rows, features, column kinds, epochs, validation loss, threshold.
 
     \b
     Examples:
@@ -259,6 +271,8 @@ def fit(
           --calibrate fpr:0.01 --random-state 0
       anomvae fit sensors.csv -o model.anomvae --model cvae --condition machine \\
           --columns temp,pressure,rpm --epochs 50
+      anomvae fit claims.csv -o model.anomvae --id-column claim_id \\
+          --categorical hospital_code,rank
     """
     reporter = Reporter("fit", quiet=quiet, verbose=verbose)
     spec: CalibrationSpec | None = calibrate  # type: ignore[assignment]
@@ -298,6 +312,7 @@ def fit(
             calibration_size,
             columns=split_names(columns),
             exclude=split_names(exclude),
+            categorical=split_names(categorical),
             ids=split_names(id_column),
             label=label_column,
             conditions=conditions,

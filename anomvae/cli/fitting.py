@@ -40,6 +40,7 @@ def train_and_save(
     *,
     columns: list[str],
     exclude: list[str],
+    categorical: list[str],
     ids: list[str],
     label: str | None,
     conditions: list[str],
@@ -52,9 +53,10 @@ def train_and_save(
 
     import anomvae
     from anomvae.cli.data import (
+        LABEL_LIKE,
         anomaly_mask,
         choose_features,
-        feature_array,
+        feature_frame,
         read_table,
         to_label_values,
     )
@@ -65,35 +67,51 @@ def train_and_save(
     check_writable(output)  # before spending minutes on training
     table = read_table(data, sep=sep)
     reserved = [*ids, *([label] if label else []), *conditions]
-    choice = choose_features(table, columns=columns, exclude=exclude, reserved=reserved)
-    X = feature_array(table, choice.features)
+    choice = choose_features(
+        table,
+        columns=columns,
+        exclude=exclude,
+        reserved=reserved,
+        categorical=categorical,
+    )
+    features = feature_frame(table, choice)
     reporter.log(
         "fit.read",
         input=table.source,
-        rows=len(X),
+        rows=len(features),
         features=len(choice.features),
-        ignored=",".join(choice.ignored),
+        categorical=",".join(choice.categorical),
+        flags=",".join(choice.flags),
         seconds=round(timer.seconds, 3),
     )
-    keep = np.ones(len(X), dtype=bool)
+    for name in choice.features:
+        if name.strip().lower() in LABEL_LIKE:
+            reporter.warning(
+                f"column {name!r} looks like a label and is used as a feature; "
+                f"pass --label-column {name} (or --exclude {name}) if it is one",
+                "fit.label_like",
+                column=name,
+            )
+    keep = np.ones(len(features), dtype=bool)
     if label:
-        rows = np.arange(1, len(X) + 1)
+        rows = np.arange(1, len(features) + 1)
         values = to_label_values(
             table.table[label], rows, source=table.source, name=label
         )
         keep = ~anomaly_mask(values, source=table.source, name=label)
-    frame = _training_frame(X[keep], choice.features, table, conditions, keep)
+    frame = _training_frame(features, table, conditions, keep)
+    if choice.categorical and isinstance(estimator, anomvae.ThresholdCalibrator):
+        estimator.detector.set_params(categorical_features=choice.categorical)
+    elif choice.categorical:
+        estimator.set_params(categorical_features=choice.categorical)
     estimator.fit(frame)
     anomvae.save(estimator, output, metadata={ID_COLUMNS_KEY: ids}, key=key)
     _report(estimator, output, choice, int((~keep).sum()), spec, reporter, timer)
 
 
-def _training_frame(
-    X: Any, features: list[str], table: Any, conditions: list[str], keep: Any
-) -> Any:
-    import pandas as pd
-
-    frame = pd.DataFrame(X, columns=features)
+def _training_frame(features: Any, table: Any, conditions: list[str], keep: Any) -> Any:
+    """The training rows (labelled anomalies left out), with the conditions."""
+    frame = features[keep].reset_index(drop=True)
     if conditions:
         values = table.table.select(conditions).to_pandas()
         for name in conditions:
@@ -169,11 +187,16 @@ def _report(
     ]
     if dropped:
         lines.insert(1, f"  left out:    {dropped:,} rows labelled anomalous")
-    if choice.ignored:
-        shown = ", ".join(choice.ignored[:10]) + (
-            " ..." if len(choice.ignored) > 10 else ""
-        )
-        lines.insert(1, f"  ignored:     non-numeric column(s) {shown}")
+    if choice.mixed:
+        kinds = [f"{len(choice.numeric)} numeric"]
+        if choice.categorical:
+            kinds.append(
+                f"{len(choice.categorical)} categorical ({_names(choice.categorical)})"
+            )
+        if choice.flags:
+            kinds.append(f"{len(choice.flags)} true/false ({_names(choice.flags)})")
+        blanks = "" if not choice.blank else f"; blank cells in {_names(choice.blank)}"
+        lines.insert(1, f"  columns:     {', '.join(kinds)}{blanks}")
     reporter.info(
         "\n".join(lines),
         "fit.done",
@@ -188,3 +211,8 @@ def _report(
         model=output,
         seconds=round(timer.seconds, 3),
     )
+
+
+def _names(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -119,11 +119,15 @@ def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
         "score_type": params.get("score_type", "reconstruction"),
         "network": {
             k: (fitted.get("network_spec") or {}).get(k)
-            for k in ("hidden_layer_sizes", "latent_dim", "activation", "likelihood")
+            for k in (
+                "n_features",
+                "hidden_layer_sizes",
+                "latent_dim",
+                "activation",
+                "likelihood",
+            )
         },
-        "features": [
-            {"name": n, "dtype": "float64"} for n in names if n not in conditions
-        ],
+        "features": _features(fitted, names, conditions),
         "n_features": len(names) - len(conditions)
         if names
         else fitted.get("n_features_in_"),
@@ -152,6 +156,37 @@ def describe_model(config: dict[str, Any], path: str) -> dict[str, Any]:
     }
 
 
+def _features(
+    fitted: dict[str, Any], names: list[str], conditions: list[str]
+) -> list[dict[str, Any]]:
+    """One entry per scored feature: ``float64`` for a numeric model; a mixed
+    table's kind, levels, blank rate and transform from its schema."""
+    schema = fitted.get("schema")
+    if not schema:
+        return [{"name": n, "dtype": "float64"} for n in names if n not in conditions]
+    from anomvae.schema import TableSchema
+
+    return [
+        {k: v for k, v in column.items() if v is not None}
+        for column in TableSchema.from_dict(schema).describe()
+    ]
+
+
+def _column_line(c: dict[str, Any]) -> str:
+    """``proto (categorical, 3 levels + infrequent; blank in 4.2% of rows)``."""
+    kind = c.get("kind", c.get("dtype", "?"))
+    extra = []
+    if c.get("levels"):
+        extra.append(
+            f"{c['levels']} levels" + (" + infrequent" if c.get("infrequent") else "")
+        )
+    if c.get("transform") not in (None, "none"):
+        extra.append(str(c["transform"]))
+    if c.get("blank_rate"):
+        extra.append(f"blank in {100 * c['blank_rate']:.3g}% of rows")
+    return f"{c['name']} ({kind}{': ' + ', '.join(extra) if extra else ''})"
+
+
 def _render(d: dict[str, Any]) -> str:
     names = [f["name"] for f in d["features"]]
     shown = ", ".join(names[:12]) + (
@@ -163,12 +198,18 @@ def _render(d: dict[str, Any]) -> str:
         + ("signed" if d["signed"] else "unsigned: checksum only")
         + ")",
         f"  model:        {d['estimator']} ({d['model']}), score {d['score_type']}",
-        f"  network:      {d['n_features']} -> "
+        f"  network:      {d['network'].get('n_features') or d['n_features']} -> "
         + " -> ".join(map(str, d["network"]["hidden_layer_sizes"] or []))
         + f" -> latent {d['network']['latent_dim']} (decoder mirrored), "
         f"{d['network']['activation']}",
-        f"  features:     {d['n_features']} float64: {shown or 'unnamed'}",
     ]
+    if d["features"] and "kind" in d["features"][0]:
+        lines.append(f"  features:     {len(d['features'])} columns of a mixed table:")
+        lines += [f"    {_column_line(c)}" for c in d["features"][:40]]
+        if len(d["features"]) > 40:
+            lines.append(f"    ... ({len(d['features'])} in all)")
+    else:
+        lines.append(f"  features:     {d['n_features']} float64: {shown or 'unnamed'}")
     for c in d["conditions"]:
         cats = c.get("categories")
         extra = f": {', '.join(map(str, cats[:10]))}" if cats else ""

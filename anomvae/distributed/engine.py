@@ -51,7 +51,7 @@ def _file_meta(
     from anomvae.io import read_batches
 
     info = model_info(model)
-    carried = tuple(dict.fromkeys([*ids, *info.condition_columns]))
+    carried = tuple(dict.fromkeys([*ids, *info.other_columns]))
     with read_batches(
         first,
         columns=info.feature_columns,
@@ -59,6 +59,7 @@ def _file_meta(
         sep=sep,
         batch_rows=1,
         allow_empty=True,
+        blank_ok=info.blank_columns,
     ) as reader:
         batch = next(iter(reader), None)
         types = {}

@@ -29,7 +29,7 @@ def _score_rows(
     features: Any,
     ids: pa.Table,
     *,
-    conditions: pa.Table | None,
+    others: pa.Table | None,
     threshold: float | None,
     explain: int,
 ) -> pa.Table:
@@ -39,7 +39,7 @@ def _score_rows(
     from anomvae.batch import score_batch
 
     scored = score_batch(
-        model, features, conditions=conditions, threshold=threshold, explain=explain
+        model, features, others=others, threshold=threshold, explain=explain
     )
     return pa.Table.from_arrays(
         list(ids.columns) + list(scored.columns),
@@ -143,7 +143,7 @@ def score_frame(
 
     info = model_info(model)
     ids = list(dict.fromkeys(id_columns))
-    carried = list(dict.fromkeys([*ids, *info.condition_columns]))
+    carried = list(dict.fromkeys([*ids, *info.other_columns]))
     needed = list(dict.fromkeys([*carried, *info.feature_columns]))
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -155,7 +155,11 @@ def score_frame(
         {c: _column(df[c], c in info.feature_columns, source) for c in needed}
     )
     features = convert_features(
-        table, info.feature_columns, source=source, fmt="parquet"
+        table,
+        info.feature_columns,
+        source=source,
+        fmt="parquet",
+        blank_ok=info.blank_columns,
     )
     parts = []
     with torch_threads(threads):
@@ -166,8 +170,8 @@ def score_frame(
                     model,
                     features[start : start + batch_rows],
                     part.select(ids),
-                    conditions=part.select(list(info.condition_columns))
-                    if info.condition_columns
+                    others=part.select(list(info.other_columns))
+                    if info.other_columns
                     else None,
                     threshold=threshold,
                     explain=explain,
@@ -241,7 +245,7 @@ def score_file(
     model = load_cached(model_path, key)
     info = model_info(model)
     ids = list(dict.fromkeys(id_columns))
-    carried = tuple(dict.fromkeys([*ids, *info.condition_columns]))
+    carried = tuple(dict.fromkeys([*ids, *info.other_columns]))
     parts = []
     with (
         torch_threads(threads),
@@ -253,6 +257,7 @@ def score_file(
             batch_rows=batch_rows,
             block_size=block_size,
             allow_empty=allow_empty,
+            blank_ok=info.blank_columns,
         ) as reader,
     ):
         for batch in reader:
@@ -262,9 +267,7 @@ def score_file(
                         model,
                         batch.features,
                         batch.passthrough.select(ids),
-                        conditions=batch.passthrough
-                        if info.condition_columns
-                        else None,
+                        others=batch.passthrough if info.other_columns else None,
                             threshold=threshold,
                         explain=explain,
                     )

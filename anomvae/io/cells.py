@@ -3,13 +3,15 @@ that name the row, column and reason of every invalid cell.
 
 An invalid cell is empty (or null), not a number, NaN or infinite. Text is parsed
 exactly as pyarrow's CSV reader would parse it, so a value is accepted here if and
-only if the fast float64 path would have accepted it.
+only if the fast float64 path would have accepted it. Columns where a blank is
+data (those of a mixed-table model, ``blank_ok``) give NaN for an empty, null or
+NaN cell instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,12 +43,16 @@ def _cell_text(value: Any) -> str:
 
 
 def _to_features(
-    table: pa.Table, columns: Sequence[str], source: str
+    table: pa.Table,
+    columns: Sequence[str],
+    source: str,
+    blank_ok: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Convert to an ``(n, d)`` float64 array.
 
     Returns the array, the per-row code of the first invalid cell (``None`` when
-    all are valid) and the index of that cell's column.
+    all are valid) and the index of that cell's column. In ``blank_ok`` columns an
+    empty, null or NaN cell is NaN, not invalid.
     """
     n = table.num_rows
     out = np.empty((n, len(columns)), dtype=np.float64)
@@ -60,6 +66,12 @@ def _to_features(
                 f"{source}: column {columns[j]!r} has type "
                 f"{table.schema.field(columns[j]).type}, which is not numeric"
             ) from None
+        if col_codes is not None and columns[j] in blank_ok:
+            blank = (col_codes == _EMPTY) | (col_codes == _NAN)
+            out[blank, j] = np.nan
+            col_codes = np.where(blank, 0, col_codes).astype(np.int8)
+            if not col_codes.any():
+                col_codes = None
         if col_codes is not None:
             codes = np.zeros(n, dtype=np.int8) if codes is None else codes
             hit = col_codes > 0
@@ -181,6 +193,7 @@ def convert_features(
     source: str = "<input>",
     first_row: int = 1,
     fmt: str = "csv",
+    blank_ok: Collection[str] = (),
 ) -> np.ndarray:
     """Convert columns of an in-memory table to a checked ``float64`` array.
 
@@ -200,6 +213,8 @@ def convert_features(
         Data row number of the table's first row.
     fmt : {"csv", "parquet"}
         Input format, for the wording of the missing-value message.
+    blank_ok : collection of str
+        Columns where a blank cell is data: NaN in the output, not an error.
 
     Returns
     -------
@@ -220,7 +235,7 @@ def convert_features(
     ...
     anomvae.exceptions.DataError: t.csv: row 2, column 'a': 'x' is not a number
     """
-    features, codes, bad_col = _to_features(table, columns, source)
+    features, codes, bad_col = _to_features(table, columns, source, blank_ok)
     if codes is not None:
         rows = np.arange(first_row, first_row + table.num_rows)
         problems = sorted(cell_problems(table, columns, codes, bad_col, rows))

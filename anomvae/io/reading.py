@@ -153,6 +153,7 @@ class BatchReader:
         fmt: Literal["auto", "csv", "parquet"],
         allow_empty: bool,
         block_size: int,
+        blank_ok: Sequence[str] = (),
     ) -> None:
         if on_invalid not in ("error", "skip"):
             raise ValueError(
@@ -173,6 +174,7 @@ class BatchReader:
         self._skip = on_invalid == "skip"
         self._batch_rows = batch_rows
         self._allow_empty = allow_empty
+        self._blank_ok = frozenset(blank_ok)
         self._stream: Any = None
         self._parquet: Any = None
         try:
@@ -418,7 +420,9 @@ class BatchReader:
             raise DataError(f"{self.source}: no data rows (only a header)")
 
     def _split(self, block: _Block) -> Iterator[Batch]:
-        features, codes, bad_col = _to_features(block.table, self.columns, self.source)
+        features, codes, bad_col = _to_features(
+            block.table, self.columns, self.source, self._blank_ok
+        )
         rel = np.arange(block.n_rows) if block.rel_rows is None else block.rel_rows
         rejects = self._rejects(block, codes, bad_col, rel)
         if codes is not None:
@@ -503,6 +507,7 @@ def read_batches(
     fmt: Literal["auto", "csv", "parquet"] = "auto",
     allow_empty: bool = False,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    blank_ok: Sequence[str] = (),
 ) -> BatchReader:
     """Stream a CSV or Parquet input as checked ``float64`` batches.
 
@@ -536,6 +541,9 @@ def read_batches(
         raising.
     block_size : int
         Bytes of CSV text parsed at once; bounds the memory used.
+    blank_ok : sequence of str
+        Feature columns where a blank cell is data (a mixed-table model's): an
+        empty, null or NaN cell there is NaN in ``features``, not invalid.
 
     Returns
     -------
@@ -570,6 +578,7 @@ def read_batches(
         fmt,
         allow_empty,
         block_size,
+        blank_ok,
     )
 
 
