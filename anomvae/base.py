@@ -50,6 +50,7 @@ from anomvae.devices import (
 )
 from anomvae.exceptions import DataError
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
+from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import SCALERS, Scaler
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
@@ -319,6 +320,7 @@ class BaseAutoencoderDetector(
                 support=(constant, scaled[0, constant]),
                 batch_rows=self._scoring_rows(x_t.device),
             )
+        self.training_profile_ = self._training_profile(features)
         self.offset_ = 0.0
         self.offset_ = self._offset_from(self.score_samples(X))
         return self
@@ -545,3 +547,28 @@ class BaseAutoencoderDetector(
         if net is not None and next(net.parameters()).device.type != "cpu":
             state["network_"] = copy.deepcopy(net).cpu()
         return state
+
+    def _training_profile(self, features: np.ndarray) -> TrainingProfile | None:
+        """What run reports compare new rows with: per feature column of the
+        training rows (before scaling), its blank count, median, IQR and a
+        sample of 1,024 values (:class:`anomvae.monitoring.TrainingProfile`).
+
+        Columns are named as the detector reads them: ``feature_names_in_``
+        without a conditional VAE's context columns (which are not scored), or
+        ``x0 .. x{d-1}`` when fitted on an array. None for images
+        (``architecture="conv"``): a test per pixel would only dilute the
+        alarm's Holm family, and cost 8 KiB per pixel in the model file.
+        """
+        if self.architecture == "conv":
+            return None
+        names = [str(c) for c in getattr(self, "feature_names_in_", ())]
+        context = set()
+        for key in getattr(self, "condition_columns", None) or ():
+            is_index = isinstance(key, int | np.integer)
+            context.add(names[int(key)] if is_index and names else str(key))
+        names = [c for c in names if c not in context]
+        if len(names) != features.shape[1]:
+            names = [f"x{j}" for j in range(features.shape[1])]
+        return TrainingProfile.from_data(
+            {name: features[:, j] for j, name in enumerate(names)}
+        )
