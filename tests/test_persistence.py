@@ -326,7 +326,7 @@ def test_training_profile_round_trips_and_older_files_have_none(saved, tmp_path)
     newer_path = tmp_path / "newer.anomvae"
     newer_path.write_bytes(saved.read_bytes())
     _rewrite(newer_path, newer)
-    with pytest.raises(ModelFileError, match="training profile version 99.*upgrade"):
+    with pytest.raises(ModelFileError, match=r"training profile version 99.*upgrade"):
         anomvae.load(newer_path)
 
     def older(config, meta, arrays):  # a file from before profiles were saved
