@@ -34,7 +34,9 @@ the ratio of the medians (the target: at most 1.10). Only ratios within one
 invocation are meant to be compared: on a shared machine the absolute times move
 with the load, and alternating spreads a load change over both variants.
 ``--out FILE`` also writes the results as Markdown
-(``benchmarks/results/report_overhead.md``).
+(``benchmarks/results/report_overhead.md``), ``--example-report FILE`` the last
+run's report (``benchmarks/results/report_example.json``, the example of the
+command-line guide).
 """
 
 from __future__ import annotations
@@ -248,7 +250,8 @@ def bench_report_overhead(
                 "load_before": round(load, 2),
             }
         )
-    if not json.loads(report.read_text())["rows_scored"] == rows:
+    example = json.loads(report.read_text())
+    if example["rows_scored"] != rows:
         raise RuntimeError("the report does not cover every row")
     medians: dict[str, dict[str, float]] = {"wall_s": {}, "loop_s": {}}
     for key in medians:
@@ -273,6 +276,7 @@ def bench_report_overhead(
             medians["loop_s"]["with"] / medians["loop_s"]["without"], 3
         ),
         "load_after": round(os.getloadavg()[0], 2),
+        "example_report": example,
     }
 
 
@@ -379,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, help="--report-overhead: Markdown file")
     parser.add_argument(
+        "--example-report", type=Path, help="--report-overhead: the last report"
+    )
+    parser.add_argument(
         "score_args", nargs="*", help="extra arguments for anomvae score (after --)"
     )
     args = parser.parse_args(argv)
@@ -419,6 +426,9 @@ def _main_report(args: argparse.Namespace, argv: list[str] | None) -> None:
     text = report_markdown(result, command)
     if args.out is not None:
         args.out.write_text(text)
+    example = result.pop("example_report")
+    if args.example_report is not None:
+        args.example_report.write_text(json.dumps(example, indent=2) + "\n")
     print(json.dumps(result, indent=2) if args.json else text)
 
 
