@@ -311,12 +311,12 @@ def score(
     try:
         with errors_to_exit(reporter), exit_on_sigterm():
             _check_engine_options(job, engine)
-            _check_paths(job, summary_json, report)
             if drift_alpha is not None and not job.report:
                 usage_error(
                     "only meaningful with --report or --fail-on-drift",
                     "'--drift-alpha'",
                 )
+            _check_paths(job, summary_json, report)
             ids = None if id_column is None else tuple(split_names(id_column))
             code = _run(job, ids, engine, fail_on, reporter, facts)
     except typer.BadParameter:
