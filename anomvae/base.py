@@ -51,8 +51,9 @@ from anomvae.devices import (
 from anomvae.exceptions import DataError
 from anomvae.explain import numeric_reasons, top_cells
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
+from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import SCALERS, Scaler
-from anomvae.schema import TableSchema, as_frame
+from anomvae.schema import TableSchema, as_frame, level_string
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
     anomaly_scores,
@@ -391,6 +392,7 @@ class BaseAutoencoderDetector(
                 support=(constant, scaled[0, constant]),
                 batch_rows=self._scoring_rows(x_t.device),
             )
+        self.training_profile_ = self._training_profile(features)
         self.offset_ = 0.0
         self.offset_ = self._offset_from(self.score_samples(X))
         return self
@@ -740,7 +742,11 @@ class BaseAutoencoderDetector(
             pd.DataFrame(filled, columns=X.columns) if is_frame else filled
         )
         values[blank] = np.asarray(rebuilt)[blank]
-        return pd.DataFrame(values, columns=X.columns, index=X.index) if is_frame else values
+        return (
+            pd.DataFrame(values, columns=X.columns, index=X.index)
+            if is_frame
+            else values
+        )
 
     def explain(self, X: Any, top: int = 3) -> pd.DataFrame:
         """Why each row scored as it did: its ``top`` cells by share of the
@@ -845,6 +851,46 @@ class BaseAutoencoderDetector(
         if net is not None and next(net.parameters()).device.type != "cpu":
             state["network_"] = copy.deepcopy(net).cpu()
         return state
+
+    def _training_profile(
+        self, features: np.ndarray | pd.DataFrame
+    ) -> TrainingProfile | None:
+        """What run reports compare new rows with: per feature column of the
+        training rows as given (before scaling), its blank count and, for a
+        number, median, IQR and a sample of 1,024 values; for a category or flag,
+        its level counts (:class:`anomvae.monitoring.TrainingProfile`).
+
+        Columns are named as the detector reads them: ``feature_names_in_``
+        without a conditional VAE's context columns (which are not scored), or
+        ``x0 .. x{d-1}`` when fitted on an array. None for images
+        (``architecture="conv"``): a test per pixel would only dilute the
+        alarm's Holm family, and cost 8 KiB per pixel in the model file.
+        """
+        if self.architecture == "conv":
+            return None
+        schema = self._table_schema()
+        if isinstance(features, pd.DataFrame) and schema is not None:
+            categorical = [c.name for c in schema.columns if c.kind != "numeric"]
+            columns: dict[str, Any] = {}
+            series = self._encoder().columns_of(features)
+            for c, column in zip(schema.columns, series, strict=True):
+                if c.kind == "numeric":
+                    columns[c.name] = pd.to_numeric(column, errors="coerce").to_numpy(
+                        dtype=np.float64, na_value=np.nan
+                    )
+                    continue
+                # Levels as the encoder compares them ("true", "07", "1").
+                blank = column.isna().to_numpy()
+                levels = [
+                    None if b else level_string(v)
+                    for v, b in zip(column, blank, strict=True)
+                ]
+                columns[c.name] = np.array(levels, dtype=object)
+            return TrainingProfile.from_data(columns, categorical=categorical)
+        names = self._feature_names(features.shape[1])
+        return TrainingProfile.from_data(
+            {name: features[:, j] for j, name in enumerate(names)}
+        )
 
 
 def _check_numbers(X: Any) -> None:

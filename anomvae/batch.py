@@ -24,8 +24,7 @@ column                    meaning
 ``top<i>_reason``         error, that share (the shares of a row sum to 1) and
                           why, in the data's own units (``bytes=5.1e9 (expected
                           about 3.2e4)``, ``proto='icmp' (p=0.0004 given the
-                          rest of the row)``; :meth:`~anomvae.base.
-                          BaseAutoencoderDetector.explain`)
+                          rest of the row)``; the detector's ``explain``)
 ``unseen_features``       with ``explain=k``, for a mixed-table model, or one scored
                           by ``"hybrid"`` that saw constant features in training:
                           the features (``;``-separated, empty when none) whose
@@ -104,6 +103,8 @@ class ModelInfo:
     blank_ok : bool
         Whether a blank cell is data (a mixed-table model) rather than an
         invalid cell.
+    flag_columns : tuple of str
+        The true/false columns among ``text_columns``.
     condition_columns : tuple of str
         Context columns of a conditional VAE, read as values, not as features.
     n_features : int
@@ -127,6 +128,7 @@ class ModelInfo:
     unseen: bool = False
     text_columns: tuple[str, ...] = ()
     blank_ok: bool = False
+    flag_columns: tuple[str, ...] = ()
 
     @property
     def threshold(self) -> float:
@@ -185,6 +187,9 @@ def model_info(model: Any) -> ModelInfo:
         unseen=schema is not None or _has_support_term(detector),
         text_columns=text,
         blank_ok=schema is not None,
+        flag_columns=tuple(
+            c.name for c in (schema.columns if schema else ()) if c.kind == "binary"
+        ),
     )
 
 
@@ -353,7 +358,9 @@ def score_batch(
     if why is not None:
         columns.update({name: why[name].to_numpy() for name in why.columns})
     if unseen is not None:
-        columns[UNSEEN] = _unseen_names(unseen, detector._feature_names(unseen.shape[1]))
+        columns[UNSEEN] = _unseen_names(
+            unseen, detector._feature_names(unseen.shape[1])
+        )
     return pa.table(columns, schema=output_schema(model, explain=explain))
 
 

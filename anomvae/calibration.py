@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from anomvae import decisions
+from anomvae.monitoring import DEFAULT_ALPHA, score_checks
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -509,6 +510,71 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
             )
         check_is_fitted(self)
         return conformal_p_values(self.calibration_scores_, scores)
+
+    def check_drift(self, X: Any, *, alpha: float = DEFAULT_ALPHA) -> dict[str, Any]:
+        """Test whether new rows still look like the calibration rows.
+
+        Two tests on the anomaly scores of ``X``, with one alarm
+        (:func:`anomvae.monitoring.score_checks`): the number of rows above
+        ``threshold_`` against its exact distribution under the calibration
+        (Beta-Binomial: the calibration draw's own randomness included), and a
+        two-sample Kolmogorov-Smirnov test of the scores against
+        ``calibration_scores_``. The alarm fires when a Holm-adjusted p-value is
+        below ``alpha``: on rows exchangeable with the calibration rows it fires
+        with probability at most ``alpha``. These are the score tests of
+        ``anomvae score --report``; the column tests there need the model's
+        training profile and the input's columns.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            New rows, e.g. a day's batch.
+        alpha : float in (0, 1), default=0.01
+            False-alarm rate of ``alarm``.
+
+        Returns
+        -------
+        dict
+            ``flag_count_test`` (``observed``, ``expected``, ``p_value``, ...),
+            ``score_drift`` (KS ``statistic``, ``p_value``, ``direction``),
+            ``alpha``, ``n_tests``, ``min_adjusted_p``, ``alarm`` and ``fired``
+            (the tests behind the alarm), as in a run report.
+
+        Raises
+        ------
+        ValueError
+            For ``method="contamination"``, whose calibration scores are the
+            detector's own training scores (biased low), and for a threshold
+            below every calibration score.
+
+        See Also
+        --------
+        anomvae.monitoring.score_checks, anomvae.monitoring.RunMonitor
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.ensemble import IsolationForest
+        >>> rng = np.random.default_rng(0)
+        >>> cal = ThresholdCalibrator(
+        ...     IsolationForest(random_state=0), target_fpr=0.01, random_state=0
+        ... ).fit(rng.normal(size=(5000, 3)))
+        >>> cal.check_drift(rng.normal(size=(2000, 3)))["alarm"]
+        False
+        >>> moved = cal.check_drift(rng.normal(1.0, size=(2000, 3)))
+        >>> moved["alarm"], [f["test"] for f in moved["fired"]]
+        (True, ['score_ks', 'flag_count'])
+        """
+        scores = self._anomaly_score(X)  # checks that the calibrator is fitted
+        if self.method == "contamination":
+            raise ValueError(
+                "drift checks need held-out calibration rows, but "
+                "method='contamination' calibrates on the detector's own training "
+                "rows (biased scores); use method='fpr' or 'conformal'"
+            )
+        return score_checks(
+            self.calibration_scores_, self.threshold_, scores, alpha=alpha
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for normal rows, -1 for anomalies (``decision_function < 0``).

@@ -13,6 +13,13 @@ scoring and writing overlap on multi-core machines. ``dask``
 files on a Dask cluster, one partition per file, into a directory of Parquet
 parts.
 
+With :attr:`ScoreJob.report` an engine also feeds a
+:class:`~anomvae.monitoring.RunMonitor` (:func:`run_monitor`, :func:`feed_monitor`)
+with every batch it scores, and returns it in :attr:`ScoreStats.monitor`: the
+statistics of ``anomvae score --report`` (flag rate against the calibration, score
+drift, the columns that moved). The ``dask`` engine feeds one monitor per file and
+merges them, so the report covers the whole input.
+
 Adding an engine takes one entry in :data:`ENGINES`, a function with the
 signature of :func:`score_local`; engine-specific options go into
 :attr:`ScoreJob.engine_options`. Engines are imported only when chosen, so
@@ -49,14 +56,18 @@ if TYPE_CHECKING:
 
     from anomvae.batch import ModelInfo
     from anomvae.io import Batch, BatchReader
+    from anomvae.monitoring import RunMonitor
     from anomvae.reporting import Reporter
 
 __all__ = [
+    "BLANK_REASONS",
     "ENGINES",
     "ROW_COLUMN",
     "ScoreJob",
     "ScoreStats",
+    "feed_monitor",
     "get_engine",
+    "run_monitor",
     "score_local",
 ]
 
@@ -67,6 +78,9 @@ ENGINES: dict[str, str] = {
 }
 
 ROW_COLUMN = "row"  # --row-numbers: 1-based data row number of the input
+#: Reasons in the rejects (``--on-invalid skip``) that make a cell blank for the
+#: run report's blank-rate test: an empty (null) cell, or NaN.
+BLANK_REASONS = ("missing value", "NaN")
 
 
 @dataclass
@@ -91,6 +105,8 @@ class ScoreJob:
     threads: int | None = None  # torch threads; None: default_score_threads()
     key: bytes | None = None  # the model file's signing key, if any
     engine_options: dict[str, Any] = field(default_factory=dict)
+    report: bool = False  # feed a RunMonitor, returned in ScoreStats.monitor
+    drift_alpha: float | None = None  # its alarm's rate; None: DEFAULT_ALPHA
 
 
 @dataclass
@@ -102,6 +118,7 @@ class ScoreStats:
     rows_rejected: int = 0
     anomalies: int = 0
     first_reject: str | None = None  # "row 12, column 'x': not a number"
+    monitor: RunMonitor | None = None  # with ScoreJob.report: the whole input's
 
 
 Engine = Callable[["ScoreJob", Any, "Reporter"], ScoreStats]
@@ -111,6 +128,119 @@ def get_engine(name: str) -> Engine:
     """The engine function registered under ``name`` (imported now)."""
     module, _, func = ENGINES[name].partition(":")
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- monitoring
+def run_monitor(
+    model: Any,
+    *,
+    threshold: float | None = None,
+    alpha: float | None = None,
+    source: str = "",
+) -> RunMonitor:
+    """The :class:`~anomvae.monitoring.RunMonitor` of one run (or one partition)
+    of a loaded model.
+
+    Parameters
+    ----------
+    model : fitted detector or ThresholdCalibrator
+        Its detector's ``training_profile_`` (None in files saved before
+        profiles existed: no column tests) and, for a calibrator, its
+        calibration scores and threshold (a bare detector has no calibration:
+        no score tests).
+    threshold : float, optional
+        The threshold in use when it overrides the model's (``--threshold``).
+    alpha : float, optional
+        Family-wise false-alarm rate of the alarm; default
+        :data:`~anomvae.monitoring.DEFAULT_ALPHA`.
+    source : str, default=""
+        The input the row numbers refer to (a file; a partition's file).
+
+    Returns
+    -------
+    RunMonitor
+    """
+    from anomvae.batch import model_info
+    from anomvae.monitoring import DEFAULT_ALPHA, CalibrationReference, RunMonitor
+
+    info = model_info(model)
+    detector = model.detector_ if info.calibrated else model
+    calibration = (
+        CalibrationReference.from_calibrator(model, threshold)
+        if info.calibrated
+        else None
+    )
+    return RunMonitor(
+        getattr(detector, "training_profile_", None),
+        calibration,
+        threshold=info.threshold if threshold is None else threshold,
+        source=source,
+        alpha=DEFAULT_ALPHA if alpha is None else alpha,
+    )
+
+
+def feed_monitor(
+    monitor: RunMonitor,
+    batch: Batch,
+    info: ModelInfo,
+    scores: np.ndarray | None,
+    flags: np.ndarray | None,
+) -> None:
+    """Add one read batch to ``monitor``: its feature columns by name (numbers,
+    and a mixed-table model's text columns, blanks as missing), the scores and
+    flags of its valid rows, and its rejected rows.
+
+    Rows rejected for an empty cell or NaN (:data:`BLANK_REASONS`) count as
+    blank in that column's blank-rate test, so a column that goes blank alarms
+    even when its rows are skipped. A rejected row names only its first invalid
+    cell, so a row with several blank cells counts for the first one.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    features = batch.features
+    columns: dict[str, Any] = {
+        name: features[:, j] for j, name in enumerate(info.feature_columns)
+    }
+    for name in info.text_columns:
+        text = batch.passthrough.column(name)
+        if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+            text = pc.utf8_trim_whitespace(text)
+            empty = pc.equal(text, "")
+            text = pc.if_else(empty, pa.scalar(None, text.type), text)
+            if name in info.flag_columns:  # "True", "TRUE" and "true" alike
+                text = pc.utf8_lower(text)
+        elif pa.types.is_boolean(text.type):
+            text = pc.utf8_lower(pc.cast(text, pa.string()))
+        columns[name] = text
+    monitor.update(
+        columns,
+        np.empty(0) if scores is None else scores,
+        flags,
+        rows=batch.rows,
+        rejected=batch.rejects.num_rows,
+        rejected_blanks=_rejected_blanks(batch.rejects),
+    )
+
+
+def _rejected_blanks(rejects: pa.Table) -> dict[str, int]:
+    """Rejected rows whose (first) invalid cell is blank, per column."""
+    if not rejects.num_rows:
+        return {}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    blank = pc.is_in(rejects.column("reason"), value_set=pa.array(BLANK_REASONS))
+    counts = pc.value_counts(rejects.column("column").filter(blank))
+    return {
+        str(name): int(count)
+        for name, count in zip(
+            counts.field("values").to_pylist(),
+            counts.field("counts").to_pylist(),
+            strict=True,
+        )
+    }
 
 
 # --------------------------------------------------------------------- local
@@ -179,10 +309,15 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
     to a temporary spill file (next to the output) while the p-values are kept
     (8 bytes a row), then the spill is written out with the flags of the whole
     input.
+
+    With ``job.report``, every batch also goes to a
+    :class:`~anomvae.monitoring.RunMonitor` (``stats.monitor``); a
+    Benjamini-Hochberg model's flag count is set once its flags are known.
     """
+    import numpy as np
     import pyarrow.compute as pc
 
-    from anomvae.batch import IS_ANOMALY, P_VALUE, model_info, output_schema
+    from anomvae.batch import IS_ANOMALY, P_VALUE, SCORE, model_info, output_schema
     from anomvae.batch import score_batch as score_rows
     from anomvae.decisions import flag_rule
     from anomvae.io import REJECTS_SCHEMA, TableWriter, read_batches
@@ -198,6 +333,13 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
     )
     score_schema = output_schema(model, explain=job.explain)
     stats = ScoreStats()
+    monitor = (
+        run_monitor(
+            model, threshold=job.threshold, alpha=job.drift_alpha, source=job.data
+        )
+        if job.report
+        else None
+    )
     threads = default_score_threads() if job.threads is None else job.threads
     with ExitStack() as stack:
         stack.enter_context(torch_threads(threads))
@@ -257,6 +399,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                     )
                 if rejects is not None:
                     rejects.write(batch.rejects)
+            scores = flags = None
             if len(batch):
                 scored = score_rows(
                     model,
@@ -269,9 +412,14 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                 if spill is None:
                     writer.write(table)
                     stats.anomalies += pc.sum(scored.column(IS_ANOMALY)).as_py() or 0
+                    flags = scored.column(IS_ANOMALY).to_numpy()
                 else:
                     spill.write(table, scored.column(P_VALUE).to_numpy())
+                    flags = np.zeros(len(batch), dtype=bool)  # counted at the end
+                scores = scored.column(SCORE).to_numpy()
                 stats.rows_scored += len(batch)
+            if monitor is not None:
+                feed_monitor(monitor, batch, info, scores, flags)
             stats.rows_rejected += batch.rejects.num_rows
             progress.update(
                 reader.bytes_read if by_bytes else reader.rows_read,
@@ -286,9 +434,11 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                     anomalies=stats.anomalies,
                 )
         if spill is not None and stats.rows_scored:
-            flags = rule.flags(None, spill.p_values())
-            stats.anomalies = int(flags.sum())
-            for table in spill.replay(flags):
+            selected = rule.flags(None, spill.p_values())
+            stats.anomalies = int(selected.sum())
+            if monitor is not None:  # the flags are known only now
+                monitor.flags = stats.anomalies
+            for table in spill.replay(selected):
                 writer.write(table)
         if stats.rows_scored == 0:  # header-only input, or every row rejected
             writer.write(
@@ -296,6 +446,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
             )
         writer.flush()  # a failed write fails the job before any output is committed
         stats.rows_read = reader.rows_read
+    stats.monitor = monitor
     return stats
 
 

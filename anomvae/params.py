@@ -163,6 +163,12 @@ n_iter_ : int
     Epochs run.
 training_precision_ : {"float32", "bfloat16"}
     The training arithmetic ``precision`` resolved to.
+training_profile_ : anomvae.monitoring.TrainingProfile or None
+    Each feature column of the training rows before scaling (blank count,
+    median, IQR, 1,024 sampled values), named as ``feature_names_in_`` or
+    ``x0, x1, ...``: what a run report's column tests compare new rows with.
+    None for images (``architecture="conv"``) and for model files saved before
+    it existed.
 network_ : torch.nn.Module
 scaler_ : anomvae.preprocessing.Scaler
 schema_ : anomvae.schema.TableSchema or None

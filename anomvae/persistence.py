@@ -8,7 +8,9 @@ Layout of a ``.anomvae`` file (a valid safetensors file)::
               latent/reference (training codes for the latent scores),
               latent/support_columns, latent/support_values (features constant
               in training and their scaled value, for the hybrid score),
-              calibrator/... (when saved from a ThresholdCalibrator)
+              calibrator/... (when saved from a ThresholdCalibrator),
+              monitoring/profile/sample/<i> (the training profile's sampled
+              values of column i, for run reports' column tests)
     metadata  format = "anomvae", format_version = "1",
               config = JSON (estimator class, parameters, fitted state, versions,
                        the caller's metadata),
@@ -52,6 +54,7 @@ from anomvae._version import __version__
 from anomvae.calibration import ThresholdCalibrator
 from anomvae.exceptions import ModelFileError
 from anomvae.models import NetworkSpec, build_network
+from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import ConditionEncoder, Scaler
 from anomvae.schema import TableSchema
 from anomvae.scoring import LatentReference
@@ -101,6 +104,9 @@ _FITTED_SCALARS = (
 #: Fitted values newer than format version 1's first files, with the value an
 #: older file implies (models trained before ``precision`` existed were float32).
 _FITTED_OPTIONAL = {"training_precision_": "float32"}
+#: Prefix of the training profile's arrays (its JSON part is
+#: ``config["fitted"]["training_profile"]``).
+_PROFILE_PREFIX = "monitoring/profile/"
 
 
 def _json_safe_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +169,10 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays["latent/support_values"] = ref.support_values.cpu().numpy()
     arrays["scaler/center"] = det.scaler_.center
     arrays["scaler/scale"] = det.scaler_.scale
+    profile = getattr(det, "training_profile_", None)
+    if profile is not None:
+        fitted["training_profile"] = profile.to_dict()
+        arrays.update(profile.to_arrays(_PROFILE_PREFIX))
     return config, arrays
 
 
@@ -222,7 +232,25 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         support_columns=support[0],
         support_values=support[1],
     )
+    det.training_profile_ = _profile_from_state(fitted, arrays)
     return det
+
+
+def _profile_from_state(
+    fitted: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> TrainingProfile | None:
+    """The training profile, or None for files saved before profiles existed
+    (their run reports then have no column tests)."""
+    if "training_profile" not in fitted:
+        return None
+    try:
+        return TrainingProfile.from_parts(
+            fitted["training_profile"], arrays, _PROFILE_PREFIX
+        )
+    except ValueError as exc:
+        raise ModelFileError(
+            f"unreadable training profile in model file: {exc}"
+        ) from None
 
 
 def calibrator_state(

@@ -471,6 +471,52 @@ def test_recalibrate_follows_drift_without_retraining() -> None:
     assert 0.03 < np.mean(cal.predict(drifted[2000:]) == -1) < 0.07
 
 
+def test_check_drift_is_score_checks_on_the_calibration() -> None:
+    from sklearn.exceptions import NotFittedError
+
+    from anomvae.monitoring import score_checks
+
+    rng = np.random.default_rng(5)
+    cal = ThresholdCalibrator(GaussianDetector(), target_fpr=0.01, random_state=0)
+    with pytest.raises(NotFittedError):
+        cal.check_drift(rng.standard_normal((10, 3)))
+    cal.fit(rng.standard_normal((5000, 3)))
+    same = cal.check_drift(rng.standard_normal((3000, 3)))
+    assert (same["alarm"], same["n_tests"], same["fired"]) == (False, 2, [])
+    wider = 1.3 * rng.standard_normal((3000, 3))
+    got = cal.check_drift(wider, alpha=0.05)
+    assert got == score_checks(
+        cal.calibration_scores_, cal.threshold_, -cal.score_samples(wider), alpha=0.05
+    )
+    assert got["alarm"]
+    assert {f["test"] for f in got["fired"]} == {"flag_count", "score_ks"}
+    assert got["flag_count_test"]["observed"] == np.sum(cal.predict(wider) == -1)
+    assert got["score_drift"]["direction"] == "higher"
+    with pytest.raises(ValueError, match="open interval"):
+        cal.check_drift(wider, alpha=1.0)
+    contamination = ThresholdCalibrator(GaussianDetector(), method="contamination")
+    contamination.fit(rng.standard_normal((500, 3)))
+    with pytest.raises(ValueError, match="method='contamination'"):
+        contamination.check_drift(wider)
+
+
+def test_check_drift_false_alarm_rate_is_at_most_alpha() -> None:
+    # Calibration and new rows redrawn every repetition (the flag-count test's
+    # null includes the calibration draw). 300 repetitions at alpha = 0.05: the
+    # alarm count is at most Binomial(300, 0.05), mean 15, sd 3.8; 30 is 4 sd.
+    rng = np.random.default_rng(6)
+    alarms = 0
+    for _ in range(300):
+        cal = ThresholdCalibrator(
+            GaussianDetector(),
+            target_fpr=0.05,
+            calibration_size=399,
+            random_state=int(rng.integers(2**31)),
+        ).fit(rng.standard_normal((1399, 2)))
+        alarms += cal.check_drift(rng.standard_normal((1000, 2)), alpha=0.05)["alarm"]
+    assert alarms <= 30, alarms
+
+
 def test_calibrate_drops_rows_labelled_anomalous_for_unsupervised_methods(
     blobs: tuple[np.ndarray, np.ndarray],
 ) -> None:

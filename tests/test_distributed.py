@@ -6,6 +6,7 @@ CSV and Parquet files. The cluster is started once for the module.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -387,6 +388,135 @@ def test_cli_dask_engine_refuses_stdout(files: Path) -> None:
         ],
     )
     assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------- run reports
+@pytest.fixture(scope="module")
+def calibrated(files: Path) -> Path:
+    """A calibrated copy of the autoencoder (fpr:0.01 on 300 held-out rows)."""
+    from anomvae import AutoencoderDetector, ThresholdCalibrator
+    from anomvae.persistence import save
+
+    train = pd.DataFrame(
+        np.random.default_rng(1).normal(size=(1500, 4)), columns=FEATURES
+    )
+    model = ThresholdCalibrator(
+        AutoencoderDetector(max_steps=30, random_state=0), random_state=0
+    ).fit(train)
+    save(model, files / "calibrated.anomvae")
+    return files / "calibrated.anomvae"
+
+
+def dask_report(
+    files: Path, model: Path, client: Client, tmp_path: Path, data: Path
+) -> dict[str, Any]:
+    report = tmp_path / "run.json"
+    result = runner.invoke(
+        app,
+        ["score", str(data), "-m", str(model), "-o", str(tmp_path / "scores"),
+         "-i", "id", "--engine", "dask", "--scheduler", client.scheduler.address,
+         "--report", str(report), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return json.loads(report.read_text())
+
+
+def test_dask_report_is_the_merge_of_the_local_engines_file_reports(
+    files: Path, calibrated: Path, client: Client, tmp_path: Path
+) -> None:
+    """Equal, not just consistent: each file's monitor is fed the same rows, with
+    the same row numbers within the same file, as the local engine's monitor of
+    that file, and monitors merge exactly (counts add; the row sample is chosen by
+    a hash of file and row number, whatever the order). So the report equals the
+    local engine's monitors of the files merged, field for field."""
+    from anomvae.jobs import ScoreJob, score_local
+    from anomvae.persistence import load
+    from anomvae.reporting import Reporter
+
+    got = dask_report(files, calibrated, client, tmp_path, files / "in")
+    assert got["rows_scored"] == N_FILES * ROWS
+    assert len(got["input"]["files"]) == N_FILES
+    model = load(calibrated)
+    merged = None
+    for i, path in enumerate(input_files(files / "in")):
+        job = ScoreJob(
+            data=path,
+            model_path=str(calibrated),
+            output=str(tmp_path / f"local{i}.parquet"),
+            id_columns=("id",),
+            report=True,
+        )
+        monitor = score_local(job, model, Reporter("score", quiet=True)).monitor
+        assert monitor is not None
+        merged = monitor if merged is None else merged.merge(monitor)
+    assert merged is not None
+    expected = merged.finish()
+    assert {k: got[k] for k in expected} == expected
+    assert got["flag_count_test"] is not None
+    assert len(got["columns"]) == len(FEATURES)
+
+    # One local run over the files concatenated numbers the rows 1..4000 of one
+    # source: the same counts and flag-count test, another row sample, so the KS
+    # tests are only statistically consistent (here: no alarm either way).
+    whole = pd.concat(pd.read_csv(p) if p.endswith(".csv") else pd.read_parquet(p)
+                      for p in input_files(files / "in"))  # fmt: skip
+    whole.to_csv(tmp_path / "whole.csv", index=False)
+    job = ScoreJob(
+        data=str(tmp_path / "whole.csv"),
+        model_path=str(calibrated),
+        output=str(tmp_path / "whole.parquet"),
+        report=True,
+    )
+    single = score_local(job, model, Reporter("score", quiet=True)).monitor
+    assert single is not None
+    one = single.finish()
+    for key in ("rows_scored", "flags", "flag_rate", "flag_count_test", "sample"):
+        assert one[key] == got[key], key
+    assert one["alarm"] is got["alarm"] is False
+
+
+def test_dask_report_counts_the_whole_inputs_benjamini_hochberg_flags(
+    files: Path, client: Client, tmp_path: Path
+) -> None:
+    from anomvae import AutoencoderDetector, ThresholdCalibrator
+    from anomvae.persistence import save
+
+    # 1,000 calibration rows: p-values down to 1/1001, so BH at 0.3 can select
+    # the 20 rows with x1 = 30 among 4,000 (0.3 x 20 / 4000 = 1.5e-3).
+    train = pd.DataFrame(
+        np.random.default_rng(2).normal(size=(2000, 4)), columns=FEATURES
+    )
+    bh = ThresholdCalibrator(
+        AutoencoderDetector(max_steps=30, random_state=0),
+        method="conformal",
+        fdr=0.3,
+        calibration_size=1000,
+        random_state=0,
+    ).fit(train)
+    save(bh, tmp_path / "bh.anomvae")
+    got = dask_report(files, tmp_path / "bh.anomvae", client, tmp_path, files / "in")
+    flags = int(pd.read_parquet(tmp_path / "scores")["is_anomaly"].sum())
+    assert got["flags"] == flags > 0
+
+
+def test_dask_report_of_a_failed_run(
+    files: Path, calibrated: Path, client: Client, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.csv").write_text("id,x0,x1,x2,x3\n1,0,0,0,0\n2,0,oops,0,0\n")
+    report = tmp_path / "run.json"
+    result = runner.invoke(
+        app,
+        ["score", str(bad), "-m", str(calibrated), "-o", str(tmp_path / "scores"),
+         "--engine", "dask", "--scheduler", client.scheduler.address,
+         "--report", str(report), "--fail-on-drift"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    got = json.loads(report.read_text())
+    assert got["status"] == "error"
+    assert "row 2, column 'x1'" in got["error"]
+    assert got["input"]["files"][0]["path"] == str(bad / "a.csv")
 
 
 # ---------------------------------------------------------------- Spark

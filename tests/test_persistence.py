@@ -287,6 +287,59 @@ def test_metadata_round_trips_and_older_files_have_none(saved, tmp_path):
         load_with_metadata(path)
 
 
+def test_training_profile_round_trips_and_older_files_have_none(saved, tmp_path):
+    X = _frame().drop(columns="site")
+    det = anomvae.load(saved)
+    profile = det.training_profile_
+    assert profile.names == ("temp", "load", "flow")
+    assert profile.n_rows == len(X)  # the rows given to fit, before scaling
+    assert profile["temp"].median == pytest.approx(float(np.median(X["temp"])))
+    fresh = VAEDetector(**FAST).fit(X).training_profile_
+    assert profile.to_dict() == fresh.to_dict()
+    for name in profile.names:  # float64 samples, bit for bit
+        np.testing.assert_array_equal(profile[name].sample, fresh[name].sample)
+    with safe_open(str(saved), framework="numpy") as f:
+        keys = set(f.keys())
+    assert {f"monitoring/profile/sample/{i}" for i in range(3)} <= keys
+    assert read_config(saved)["fitted"]["training_profile"]["n_rows"] == len(X)
+
+    # A conditional VAE's context column is not a scored feature: not profiled.
+    cvae = ConditionalVAEDetector(condition_columns=("site",), **FAST).fit(_frame())
+    anomvae.save(cvae, tmp_path / "cvae.anomvae")
+    assert anomvae.load(tmp_path / "cvae.anomvae").training_profile_.names == (
+        "temp",
+        "load",
+        "flow",
+    )
+    # Fitted on an array: x0, x1, ...
+    assert AutoencoderDetector(**FAST).fit(X.to_numpy()).training_profile_.names == (
+        "x0",
+        "x1",
+        "x2",
+    )
+
+    scores = det.score_samples(X)
+
+    def newer(config, meta, arrays):
+        config["fitted"]["training_profile"]["version"] = 99
+
+    newer_path = tmp_path / "newer.anomvae"
+    newer_path.write_bytes(saved.read_bytes())
+    _rewrite(newer_path, newer)
+    with pytest.raises(ModelFileError, match=r"training profile version 99.*upgrade"):
+        anomvae.load(newer_path)
+
+    def older(config, meta, arrays):  # a file from before profiles were saved
+        del config["fitted"]["training_profile"]
+        for key in [k for k in arrays if k.startswith("monitoring/")]:
+            del arrays[key]
+
+    _rewrite(saved, older)
+    old = anomvae.load(saved)
+    assert old.training_profile_ is None
+    np.testing.assert_array_equal(old.score_samples(X), scores)
+
+
 def test_missing_columns_error_names_them_and_pickles():
     from anomvae.exceptions import DataError, MissingColumnsError
     from anomvae.io import check_columns

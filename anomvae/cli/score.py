@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ import typer
 from anomvae.cli.common import (
     EXIT_ANOMALIES,
     EXIT_CODES_HELP,
+    EXIT_DRIFT,
     EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
@@ -40,6 +42,18 @@ from anomvae.jobs import ENGINES, ScoreJob, ScoreStats, get_engine
 from anomvae.runtime import DEFAULT_BATCH_ROWS, DEFAULT_BLOCK_SIZE
 
 __all__ = ["register", "score"]
+
+#: The drift alarm's default false-alarm rate (``anomvae.monitoring.DEFAULT_ALPHA``,
+#: spelled out so that ``--help`` does not import the statistics).
+DEFAULT_DRIFT_ALPHA = 0.01
+#: ``status`` of a summary or report, by exit code (any other code is "error").
+_STATUS = {EXIT_OK: "ok", EXIT_ANOMALIES: "anomalies", EXIT_DRIFT: "drift"}
+
+
+def _check_alpha(value: float | None) -> float | None:
+    if value is not None and not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value:g} is not in the open interval (0, 1)")
+    return value
 
 
 def _check_engine(value: str) -> str:
@@ -145,6 +159,37 @@ def score(
             "writing the output).",
         ),
     ] = False,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            metavar="PATH",
+            help="Also write the run report here (JSON, also on failure): rows, "
+            "flags, the flag rate against the calibrated rate, the drift of the "
+            "scores and of the input columns, and one drift alarm. Read a folder "
+            "of them with 'anomvae monitor'.",
+        ),
+    ] = None,
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-drift",
+            help=f"Exit with code {EXIT_DRIFT} when the drift alarm fires (after "
+            f"writing the output); with --fail-on-anomalies, {EXIT_DRIFT} wins over "
+            f"{EXIT_ANOMALIES}.",
+        ),
+    ] = False,
+    drift_alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--drift-alpha",
+            metavar="P",
+            help="False-alarm rate of the drift alarm: it fires when a test's "
+            "Holm-adjusted p-value is below P. [default: "
+            f"{DEFAULT_DRIFT_ALPHA:g}]",
+            callback=_check_alpha,
+        ),
+    ] = None,
     sep: Sep = None,
     output_sep: Annotated[
         str,
@@ -212,11 +257,15 @@ def score(
     (higher = more anomalous), p_value (calibrated models), is_anomaly
     (score > threshold) and, with --explain K, the top K features (and any
     features holding a value never seen in training).
-    A summary goes to stderr, and with --summary-json to a file.
+    A summary goes to stderr, and with --summary-json to a file. With
+    --report, a run report (flag rate, score and column drift, one alarm) goes
+    to a file and a one-line drift summary to stderr.
 
     \b
     Examples:
       anomvae score today.csv -m model.anomvae -o scores.csv
+      anomvae score today.csv -m model.anomvae -o scores.csv \\
+          --report reports/today.json --fail-on-drift
       anomvae score big.csv.gz -m model.anomvae -o scores.parquet --explain 3
       zcat big.csv.gz | anomvae score - -m model.anomvae -o - -q > scores.csv
       anomvae score today.csv -m model.anomvae -o scores.csv \\
@@ -252,16 +301,24 @@ def score(
             for k, v in (("scheduler", scheduler), ("workers", workers))
             if v is not None
         },
+        report=report is not None or fail_on_drift,
+        drift_alpha=drift_alpha,
     )
     started, timer = utc_now(), Timer()
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"report": report}
+    fail_on = (fail_on_anomalies, fail_on_drift)
     code = EXIT_ERROR
     try:
         with errors_to_exit(reporter), exit_on_sigterm():
             _check_engine_options(job, engine)
-            _check_paths(job, summary_json)
+            if drift_alpha is not None and not job.report:
+                usage_error(
+                    "only meaningful with --report or --fail-on-drift",
+                    "'--drift-alpha'",
+                )
+            _check_paths(job, summary_json, report)
             ids = None if id_column is None else tuple(split_names(id_column))
-            code = _run(job, ids, engine, fail_on_anomalies, reporter, facts)
+            code = _run(job, ids, engine, fail_on, reporter, facts)
     except typer.BadParameter:
         code = EXIT_USAGE
         raise
@@ -270,7 +327,10 @@ def score(
         raise
     finally:
         # Exit 2 means the run never started (like typer's own usage errors,
-        # which cannot reach this point): no summary.
+        # which cannot reach this point): no summary, no report. The report goes
+        # first, so that the summary tells when it could not be written.
+        if report and code != EXIT_USAGE:
+            code = _write_report(report, job, engine, facts, code, reporter, started)
         if summary_json and code != EXIT_USAGE:
             code = _write_summary(
                 summary_json, job, facts, code, reporter, started, timer.seconds
@@ -301,35 +361,43 @@ def _check_engine_options(job: ScoreJob, engine: str) -> None:
             usage_error("not supported with --engine dask", f"'{name}'")
 
 
-def _check_paths(job: ScoreJob, summary_json: str | None) -> None:
+def _check_paths(job: ScoreJob, summary_json: str | None, report: str | None) -> None:
     """Usage checks on the paths, then fail early if an output is unwritable."""
     from anomvae.io import check_writable
 
     if job.rejects and job.on_invalid != "skip":
         usage_error("only meaningful with --on-invalid skip", "'--rejects'")
-    outputs = [p for p in (job.output, job.rejects, summary_json) if p and p != "-"]
+    named = (job.output, job.rejects, summary_json, report)
+    outputs = [p for p in named if p and p != "-"]
     if len({str(Path(p).resolve()) for p in outputs}) < len(outputs):
-        usage_error("--output, --rejects and --summary-json must be different files")
-    if job.rejects == "-" or (summary_json == "-" and job.output == "-"):
+        usage_error(
+            "--output, --rejects, --summary-json and --report must be different files"
+        )
+    if job.rejects == "-" or [job.output, summary_json, report].count("-") > 1:
         usage_error("only one output can go to stdout ('-')")
-    if summary_json and summary_json != "-":
-        check_writable(summary_json)
+    for path in (summary_json, report):
+        if path and path != "-":
+            check_writable(path)
 
 
 def _run(
     job: ScoreJob,
     given_ids: tuple[str, ...] | None,
     engine: str,
-    fail_on_anomalies: bool,
+    fail_on: tuple[bool, bool],
     reporter: Reporter,
     facts: dict[str, Any],
 ) -> int:
+    """Load, score, report; the exit code. ``fail_on``: (--fail-on-anomalies,
+    --fail-on-drift)."""
     from anomvae.batch import model_info
     from anomvae.exceptions import DataError, MissingColumnsError
     from anomvae.persistence import load_with_metadata
 
     timer = Timer()
     model, metadata = load_with_metadata(job.model_path, key=job.key)
+    if job.report:
+        facts["model_sha256"] = _sha256(job.model_path)
     remembered = given_ids is None
     ids = tuple(stored_id_columns(metadata)) if given_ids is None else given_ids
     job.id_columns = ids
@@ -390,9 +458,140 @@ def _run(
             "score.rejected",
             rows=stats.rows_rejected,
         )
+    alarm = False
+    if job.report:
+        if stats.monitor is None:
+            raise DataError(f"the {engine!r} engine does not produce run reports")
+        statistics = stats.monitor.finish()
+        facts["statistics"] = statistics
+        alarm = statistics["alarm"]
+        _report_drift(statistics, facts["report"], reporter)
+    fail_on_anomalies, fail_on_drift = fail_on
+    if fail_on_drift and alarm:  # drift wins: flags of a drifted run mislead
+        return EXIT_DRIFT
     if fail_on_anomalies and stats.anomalies:
         return EXIT_ANOMALIES
     return EXIT_OK
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _report_drift(
+    statistics: dict[str, Any], report: str | None, reporter: Reporter
+) -> None:
+    """The one-line drift summary on stderr (a ``score.drift`` event with
+    ``--verbose``)."""
+    alpha, n_tests = statistics["alpha"], statistics["n_tests"]
+    fired = statistics["fired"]
+    if fired:
+        shown = ", ".join(f"{f['test']} (p={f['adjusted_p']:.2g})" for f in fired[:3])
+        more = f" and {len(fired) - 3} more" if len(fired) > 3 else ""
+        head = (
+            f"drift alarm: {len(fired)} of {n_tests} tests below {alpha:g} after "
+            f"Holm's adjustment: {shown}{more}"
+        )
+    elif n_tests:
+        head = (
+            f"no drift: smallest Holm-adjusted p-value "
+            f"{statistics['min_adjusted_p']:.2g} over {n_tests} tests "
+            f"(alarm below {alpha:g})"
+        )
+    else:
+        head = "no drift test could run"
+    parts = [head]
+    flag = statistics.get("flag_count_test") or {}
+    rate, expected = statistics.get("flag_rate"), flag.get("expected_rate")
+    if rate is not None and expected is not None:
+        parts.append(f"flag rate {rate:.2%}, calibrated {expected:.2%}")
+    skipped = statistics.get("score_tests_skipped")
+    if skipped:
+        parts.append(f"score tests skipped: {skipped}")
+    if report:
+        parts.append(f"report -> {'stdout' if report == '-' else report}")
+    fields = {
+        "alarm": statistics["alarm"],
+        "n_tests": n_tests,
+        "min_adjusted_p": statistics["min_adjusted_p"],
+        "alpha": alpha,
+        "fired": ",".join(f["test"] for f in fired) or None,
+        "flag_rate": rate,
+        "expected_rate": expected,
+        "flag_p": flag.get("p_value"),
+        "score_ks_p": (statistics.get("score_drift") or {}).get("p_value"),
+        "top_moved": ",".join(t["column"] for t in statistics["top_moved"]) or None,
+        "report": report,
+    }
+    if fired:
+        reporter.warning("; ".join(parts), "score.drift", **fields)
+    else:
+        reporter.info("; ".join(parts), "score.drift", **fields)
+
+
+def _input_fingerprint(job: ScoreJob, engine: str) -> dict[str, Any]:
+    """The input's fingerprint; only its path when it cannot be read."""
+    from anomvae.exceptions import AnomvaeError
+    from anomvae.monitoring import input_fingerprint
+
+    try:
+        if engine == "dask":
+            from anomvae.distributed.files import input_files
+
+            return input_fingerprint(input_files(job.data))
+        return input_fingerprint(job.data)
+    except (OSError, AnomvaeError):
+        return {"path": job.data}
+
+
+def _write_report(
+    path: str,
+    job: ScoreJob,
+    engine: str,
+    facts: dict[str, Any],
+    code: int,
+    reporter: Reporter,
+    started: str,
+) -> int:
+    """Write the run report atomically; returns the exit code to use."""
+    from anomvae.monitoring import make_report
+
+    status = _STATUS.get(code, "error")
+    report = make_report(
+        facts.get("statistics"),
+        started=started,
+        finished=utc_now(),
+        exit_code=code,
+        status=status,
+        error=reporter.last_error if status == "error" else None,
+        model={"path": job.model_path, "sha256": facts.get("model_sha256")},
+        input=_input_fingerprint(job, engine),
+    )
+    return _write_json(path, report, "report", code, reporter)
+
+
+def _write_json(
+    path: str, content: dict[str, Any], what: str, code: int, reporter: Reporter
+) -> int:
+    """Write ``content`` as JSON to ``path`` (``-``: stdout), atomically; the
+    exit code to use (an error when it could not be written)."""
+    from anomvae.io import atomic_output
+
+    try:
+        text = json.dumps(content, indent=2, allow_nan=False) + "\n"
+        if path == "-":
+            typer.echo(text, nl=False)
+        else:
+            with atomic_output(path) as tmp:
+                Path(tmp).write_text(text)
+    except (OSError, ValueError) as exc:  # ValueError: NaN, which JSON cannot hold
+        reporter.error(f"cannot write the {what}: {exc}")
+        return code if code != EXIT_OK else EXIT_ERROR
+    return code
 
 
 def _write_summary(
@@ -406,10 +605,9 @@ def _write_summary(
 ) -> int:
     """Write the JSON summary atomically; returns the exit code to use."""
     from anomvae._version import __version__
-    from anomvae.io import atomic_output
 
     stats: ScoreStats | None = facts.get("stats")
-    status = {EXIT_OK: "ok", EXIT_ANOMALIES: "anomalies"}.get(code, "error")
+    status = _STATUS.get(code, "error")
     counts = {
         "rows_read": stats.rows_read if stats else None,
         "rows_scored": stats.rows_scored if stats else None,
@@ -420,7 +618,7 @@ def _write_summary(
         "command": "score",
         "status": status,
         "exit_code": code,
-        "error": reporter.last_error if code not in (EXIT_OK, EXIT_ANOMALIES) else None,
+        "error": reporter.last_error if status == "error" else None,
         **counts,
         "anomaly_rate": (
             stats.anomalies / stats.rows_scored if stats and stats.rows_scored else None
@@ -437,17 +635,7 @@ def _write_summary(
         "seconds": round(seconds, 3),
         "anomvae_version": __version__,
     }
-    text = json.dumps(summary, indent=2) + "\n"
-    try:
-        if path == "-":
-            typer.echo(text, nl=False)
-        else:
-            with atomic_output(path) as tmp:
-                Path(tmp).write_text(text)
-    except OSError as exc:
-        reporter.error(f"cannot write the summary: {exc}")
-        return code if code != EXIT_OK else EXIT_ERROR
-    return code
+    return _write_json(path, summary, "summary", code, reporter)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ __all__ = ["INPUT_SUFFIXES", "input_files"]
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".tab", ".txt")
 _COMPRESSED = (".gz", ".bz2", ".zst")
 
+
 def _is_input_name(name: str) -> bool:
     lower = name.lower()
     for suffix in _COMPRESSED:

@@ -16,13 +16,17 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from anomvae.monitoring import RunMonitor
+
 __all__ = [
     "empty_output",
     "score_file",
+    "score_file_table",
     "score_frame",
     "score_partition",
     "whole_input_flags",
 ]
+
 
 def _score_rows(
     model: Any,
@@ -238,14 +242,66 @@ def score_file(
     bit-for-bit those of ``anomvae score`` on the file. Returns the rows as
     :func:`score_partition` does.
     """
+    table, _ = score_file_table(
+        path,
+        model_path,
+        id_columns=id_columns,
+        explain=explain,
+        threshold=threshold,
+        sep=sep,
+        batch_rows=batch_rows,
+        block_size=block_size,
+        allow_empty=allow_empty,
+        threads=threads,
+        key=key,
+    )
+    if table is None:
+        ids = list(dict.fromkeys(id_columns))
+        return empty_output(load_cached(model_path, key), {}, ids, explain)
+    return table.to_pandas()
 
-    from anomvae.batch import model_info
+
+def score_file_table(
+    path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str],
+    *,
+    id_columns: Sequence[str] = (),
+    explain: int = 0,
+    threshold: float | None = None,
+    sep: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    allow_empty: bool = False,
+    threads: int | None = 1,
+    key: str | bytes | None = None,
+    report: bool = False,
+    drift_alpha: float | None = None,
+) -> tuple[pa.Table | None, RunMonitor | None]:
+    """:func:`score_file` as an Arrow table (None when no row was scored), and
+    with ``report`` the file's :class:`~anomvae.monitoring.RunMonitor`
+    (:func:`anomvae.jobs.run_monitor`; ``source`` = ``path`` as given, row
+    numbers within the file), which the caller merges with the other files'.
+
+    A Benjamini-Hochberg model's flags (and the monitor's flag count) are those
+    of this file alone; :func:`score_dask` selects again over the whole input.
+    """
+    import numpy as np
+
+    from anomvae.batch import IS_ANOMALY, SCORE, model_info
     from anomvae.io import read_batches
+    from anomvae.jobs import feed_monitor, run_monitor
 
     model = load_cached(model_path, key)
     info = model_info(model)
     ids = list(dict.fromkeys(id_columns))
     carried = tuple(dict.fromkeys([*ids, *info.other_columns]))
+    monitor = (
+        run_monitor(
+            model, threshold=threshold, alpha=drift_alpha, source=os.fspath(path)
+        )
+        if report
+        else None
+    )
     parts = []
     with (
         torch_threads(threads),
@@ -261,20 +317,27 @@ def score_file(
         ) as reader,
     ):
         for batch in reader:
+            scores = flags = None
             if len(batch):
-                parts.append(
-                    _score_rows(
-                        model,
-                        batch.features,
-                        batch.passthrough.select(ids),
-                        others=batch.passthrough if info.other_columns else None,
-                            threshold=threshold,
-                        explain=explain,
-                    )
+                part = _score_rows(
+                    model,
+                    batch.features,
+                    batch.passthrough.select(ids),
+                    others=batch.passthrough if info.other_columns else None,
+                    threshold=threshold,
+                    explain=explain,
                 )
+                parts.append(part)
+                scores = part.column(SCORE).to_numpy()
+                flags = part.column(IS_ANOMALY).to_numpy()
+            if monitor is not None:
+                feed_monitor(monitor, batch, info, scores, flags)
     if not parts:
-        return empty_output(model, {}, ids, explain)
-    return whole_input_flags(parts, model, threshold).to_pandas()
+        return None, monitor
+    table = whole_input_flags(parts, model, threshold)
+    if monitor is not None and not flag_rule(model, threshold).per_row:
+        monitor.flags = int(np.count_nonzero(table.column(IS_ANOMALY).to_numpy()))
+    return table, monitor
 
 
 def empty_output(
