@@ -719,13 +719,19 @@ class BaseAutoencoderDetector(
         frame = as_frame(X, self._column_names(X)).copy()
         values = self.reconstruct(frame)
         assert isinstance(values, pd.DataFrame)
-        for name in self._table_schema().names:  # type: ignore[union-attr]
-            column = frame[name]
-            blank = column.isna().to_numpy() | column.astype(str).str.strip().eq("")
-            if blank.any():
-                if column.dtype.kind in "biu" or column.dtype == bool:
-                    frame[name] = column.astype(object)
-                frame.loc[blank, name] = values.loc[blank, name].to_numpy()
+        series = self._encoder().columns_of(frame)
+        for name, column in zip(values.columns, series, strict=True):
+            blank = np.array(column.isna(), dtype=bool)
+            if column.dtype == object or pd.api.types.is_string_dtype(column):
+                blank |= column.astype(str).str.strip().eq("").to_numpy()
+            if not blank.any():
+                continue
+            j = frame.columns.get_loc(column.name)
+            if column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(
+                column
+            ):
+                frame[column.name] = column.astype(object)
+            frame.iloc[np.flatnonzero(blank), j] = values[name].to_numpy()[blank]
         return frame
 
     def _impute_numeric(self, X: Any) -> pd.DataFrame | np.ndarray:
