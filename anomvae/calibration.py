@@ -597,7 +597,15 @@ class ThresholdCalibrator(OutlierMixin, BaseEstimator):
 
     # ----------------------------------------------------------- reporting
     def report(self) -> str:
-        """A short human-readable account of what was calibrated on what."""
+        """A short human-readable account of what was calibrated on what.
+
+        Returns
+        -------
+        str
+            The method and its guarantee, the calibration rows, the threshold,
+            and the facts of the method (the FPR bound, the fitted tail, or the
+            achieved F1 / precision / recall).
+        """
         check_is_fitted(self)
         r = self.calibration_report_
         lines = [

@@ -377,6 +377,10 @@ def save(
         Secret that signs the file (HMAC-SHA256); default: the
         ``ANOMVAE_MODEL_KEY`` environment variable, if set. Unsigned otherwise.
 
+    Returns
+    -------
+    None
+
     Raises
     ------
     TypeError
