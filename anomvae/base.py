@@ -49,7 +49,7 @@ from anomvae.devices import (
     scoring_rows,
 )
 from anomvae.exceptions import DataError
-from anomvae.explain import numeric_reasons, top_cells
+from anomvae.explain import explain_rows, impute_rows
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import SCALERS, Scaler
@@ -714,45 +714,7 @@ class BaseAutoencoderDetector(
         True
         """
         check_is_fitted(self, "network_")
-        if self._table_schema() is None:
-            return self._impute_numeric(X)
-        frame = as_frame(X, self._column_names(X)).copy()
-        values = self.reconstruct(frame)
-        assert isinstance(values, pd.DataFrame)
-        series = self._encoder().columns_of(frame)
-        for name, column in zip(values.columns, series, strict=True):
-            blank = np.array(column.isna(), dtype=bool)
-            if column.dtype == object or pd.api.types.is_string_dtype(column):
-                blank |= column.astype(str).str.strip().eq("").to_numpy()
-            if not blank.any():
-                continue
-            j = frame.columns.get_loc(column.name)
-            if column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(
-                column
-            ):
-                frame[column.name] = column.astype(object)
-            frame.iloc[np.flatnonzero(blank), j] = values[name].to_numpy()[blank]
-        return frame
-
-    def _impute_numeric(self, X: Any) -> pd.DataFrame | np.ndarray:
-        """:meth:`impute` for a numeric model: a blank cell enters the encoder
-        as the training mean (0 after scaling, which is also how masking
-        corrupts a cell in training) and takes its reconstruction."""
-        is_frame = isinstance(X, pd.DataFrame)
-        values = np.array(X, dtype=np.float64)
-        blank = np.isnan(values)
-        if not blank.any():
-            return X.copy() if is_frame else values
-        filled = np.where(blank, self.scaler_.center, values)
-        rebuilt = self.reconstruct(
-            pd.DataFrame(filled, columns=X.columns) if is_frame else filled
-        )
-        values[blank] = np.asarray(rebuilt)[blank]
-        return (
-            pd.DataFrame(values, columns=X.columns, index=X.index)
-            if is_frame
-            else values
-        )
+        return impute_rows(self, X)
 
     def explain(self, X: Any, top: int = 3) -> pd.DataFrame:
         """Why each row scored as it did: its ``top`` cells by share of the
@@ -787,22 +749,7 @@ class BaseAutoencoderDetector(
         >>> det.explain(odd, top=1)["top1_reason"].iloc[0]
         "site='west' unseen in training"
         """
-        shares = self.feature_contributions(X)
-        unseen = self.out_of_support_cells(X)
-        k = int(min(top, shares.shape[1]))
-        # Unseen values first (they may hold little reconstruction error), then
-        # by share.
-        columns = top_cells(shares + 2.0 * unseen, k)
-        names = self._feature_names(shares.shape[1])
-        picked = np.take_along_axis(shares, columns, axis=1)
-        reasons = self._reasons(X, columns)
-        out: dict[str, Any] = {}
-        for i in range(k):
-            out[f"top{i + 1}_feature"] = np.asarray(names, dtype=object)[columns[:, i]]
-            out[f"top{i + 1}_share"] = picked[:, i]
-            out[f"top{i + 1}_reason"] = reasons[:, i]
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(out, index=index)
+        return explain_rows(self, X, top)
 
     def _feature_names(self, d: int) -> list[str]:
         """Names of the scored features (conditions excluded)."""
@@ -817,32 +764,6 @@ class BaseAutoencoderDetector(
     def _condition_names(self) -> list[str]:
         """Names of the input columns that are conditions, not features."""
         return []
-
-    def _reasons(self, X: Any, columns: np.ndarray) -> np.ndarray:
-        """Reasons in natural units for the chosen cells (see :meth:`explain`)."""
-        from anomvae.explain import explain_cells
-
-        features, _ = self._validate_input(X, reset=False)
-        if isinstance(features, pd.DataFrame):
-            encoded = self._encode(features)
-            return explain_cells(
-                self._encoder(), features, encoded, self._decoded(X), columns
-            )
-        ref = self.latent_reference_
-        constant: dict[int, float] = {}
-        if ref.support_columns is not None and ref.support_values is not None:
-            scaler = self.scaler_
-            for j, v in zip(
-                ref.support_columns.tolist(), ref.support_values.tolist(), strict=True
-            ):
-                constant[j] = float(v * scaler.scale[j] + scaler.center[j])
-        return numeric_reasons(
-            self._feature_names(features.shape[1]),
-            features,
-            np.asarray(self.reconstruct(X)),
-            columns,
-            constant=constant,
-        )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -1,7 +1,12 @@
-"""Why a row was flagged, in the data's own units: the reasons behind the top
-cells of a row (``top<i>_reason`` in ``anomvae score --explain``), for mixed-table
-models (:func:`explain_cells`) and numeric ones (:func:`numeric_reasons`), and the
-number formatting they share.
+"""Why a row was flagged, in the data's own units, and what its blank cells most
+likely held.
+
+:func:`explain_rows` is what a detector's ``explain`` returns (and ``anomvae score
+--explain`` writes as ``top<i>_reason``): the reasons behind a row's top cells,
+for mixed-table models (:func:`explain_cells`) and numeric ones
+(:func:`numeric_reasons`), with the number formatting they share.
+:func:`impute_rows` is a detector's ``impute``. Both read only a fitted detector's
+public results and its encoder, so they live beside the estimator, not in it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anomvae.schema import level_string
+from anomvae.schema import as_frame, level_string
 from anomvae.tabular import EncodedTable, TableEncoder, _numbers_out
 
 __all__ = [
     "explain_cells",
+    "explain_rows",
     "format_number",
     "format_numbers",
+    "impute_rows",
     "numeric_reasons",
     "top_cells",
 ]
@@ -341,3 +348,92 @@ def numeric_reasons(
             )
     out[rows, pos] = texts
     return out
+
+
+def explain_rows(detector: Any, X: Any, top: int) -> pd.DataFrame:
+    """A fitted detector's ``explain(X, top)`` (see there): per row its ``top``
+    cells by share of the reconstruction error, unseen values first, with a
+    reason in the data's own units."""
+    shares = detector.feature_contributions(X)
+    unseen = detector.out_of_support_cells(X)
+    k = int(min(top, shares.shape[1]))
+    # Unseen values first (they may hold little reconstruction error), then by
+    # share.
+    columns = top_cells(shares + 2.0 * unseen, k)
+    names = detector._feature_names(shares.shape[1])
+    picked = np.take_along_axis(shares, columns, axis=1)
+    reasons = _reasons(detector, X, columns)
+    out: dict[str, Any] = {}
+    for i in range(k):
+        out[f"top{i + 1}_feature"] = np.asarray(names, dtype=object)[columns[:, i]]
+        out[f"top{i + 1}_share"] = picked[:, i]
+        out[f"top{i + 1}_reason"] = reasons[:, i]
+    index = X.index if isinstance(X, pd.DataFrame) else None
+    return pd.DataFrame(out, index=index)
+
+
+def _reasons(detector: Any, X: Any, columns: np.ndarray) -> np.ndarray:
+    """Reasons in natural units for the chosen cells of each row of ``X``."""
+    features, _ = detector._validate_input(X, reset=False)
+    if isinstance(features, pd.DataFrame):
+        encoded = detector._encode(features)
+        return explain_cells(
+            detector._encoder(), features, encoded, detector._decoded(X), columns
+        )
+    ref = detector.latent_reference_
+    constant: dict[int, float] = {}
+    if ref.support_columns is not None and ref.support_values is not None:
+        scaler = detector.scaler_
+        for j, v in zip(
+            ref.support_columns.tolist(), ref.support_values.tolist(), strict=True
+        ):
+            constant[j] = float(v * scaler.scale[j] + scaler.center[j])
+    return numeric_reasons(
+        detector._feature_names(features.shape[1]),
+        features,
+        np.asarray(detector.reconstruct(X)),
+        columns,
+        constant=constant,
+    )
+
+
+def impute_rows(detector: Any, X: Any) -> pd.DataFrame | np.ndarray:
+    """A fitted detector's ``impute(X)`` (see there): ``X`` with its blank cells
+    filled by the decoder's most likely values given the rest of the row."""
+    if detector._table_schema() is None:
+        return _impute_numbers(detector, X)
+    frame = as_frame(X, detector._column_names(X)).copy()
+    values = detector.reconstruct(frame)
+    series = detector._encoder().columns_of(frame)
+    for name, column in zip(values.columns, series, strict=True):
+        blank = np.array(column.isna(), dtype=bool)
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            blank |= column.astype(str).str.strip().eq("").to_numpy()
+        if not blank.any():
+            continue
+        j = int(frame.columns.get_loc(column.name))  # type: ignore[arg-type]
+        if column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(
+            column
+        ):
+            frame[column.name] = column.astype(object)
+        frame.iloc[np.flatnonzero(blank), j] = values[name].to_numpy()[blank]
+    return frame
+
+
+def _impute_numbers(detector: Any, X: Any) -> pd.DataFrame | np.ndarray:
+    """:func:`impute_rows` for a numeric model: a blank cell enters the encoder as
+    the training mean (0 after scaling, which is also how masking corrupts a cell
+    in training) and takes its reconstruction."""
+    is_frame = isinstance(X, pd.DataFrame)
+    values = np.array(X, dtype=np.float64)
+    blank = np.isnan(values)
+    if not blank.any():
+        return X.copy() if is_frame else values
+    filled = np.where(blank, detector.scaler_.center, values)
+    rebuilt = detector.reconstruct(
+        pd.DataFrame(filled, columns=X.columns) if is_frame else filled
+    )
+    values[blank] = np.asarray(rebuilt)[blank]
+    if is_frame:
+        return pd.DataFrame(values, columns=X.columns, index=X.index)
+    return values
