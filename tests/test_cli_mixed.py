@@ -204,3 +204,36 @@ def test_dask_engine_scores_a_mixed_model_like_the_local_one(
     expected = pq.read_table(local).to_pandas()
     np.testing.assert_array_equal(dask_out["score"], expected["score"])
     assert dask_out["top1_reason"].tolist() == expected["top1_reason"].tolist()
+
+
+def test_run_report_of_a_mixed_model_tests_categories_and_blanks(
+    model: Path, files: Path, tmp_path: Path
+) -> None:
+    """The report covers a mixed model's categories (level frequencies, new
+    levels) and blank rates, with the levels the encoder uses ("true", "07")."""
+    normal = _rows(1000, 3)
+    normal.to_csv(tmp_path / "normal.csv", index=False)
+    report = tmp_path / "normal.json"
+    result = run(
+        "score", tmp_path / "normal.csv", "-m", model, "-o", tmp_path / "n.csv",
+        "--report", report, "--fail-on-drift",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    columns = {c["name"]: c for c in json.loads(report.read_text())["columns"]}
+    assert columns["proto"]["kind"] == "categorical"
+    assert columns["secure"]["kind"] == "categorical"
+    assert columns["ward"]["kind"] == "categorical"
+    assert not json.loads(report.read_text())["alarm"]
+    # An export that changed the ward codes ("07" -> "7") and lost temperatures.
+    drifted = normal.assign(ward=normal["ward"].str.lstrip("0"), temp=np.nan)
+    drifted.to_csv(tmp_path / "drifted.csv", index=False)
+    report = tmp_path / "drifted.json"
+    result = run(
+        "score", tmp_path / "drifted.csv", "-m", model, "-o", tmp_path / "d.csv",
+        "--report", report, "--fail-on-drift",
+    )  # fmt: skip
+    assert result.exit_code == 4, result.stderr
+    fired = json.loads(report.read_text())
+    assert fired["alarm"]
+    moved = {c["name"] for c in fired["columns"] if c["adjusted_p"] < 0.01}
+    assert {"ward", "temp"} <= moved
