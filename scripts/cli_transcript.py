@@ -160,8 +160,7 @@ def _run(command: str, expected: int, folder: Path, env: dict[str, str]) -> str:
     )
     if proc.returncode != expected:
         raise RuntimeError(
-            f"`{command}` exited {proc.returncode}, expected {expected}:\n"
-            f"{proc.stdout}"
+            f"`{command}` exited {proc.returncode}, expected {expected}:\n{proc.stdout}"
         )
     return proc.stdout.replace(str(folder) + os.sep, "")
 

@@ -67,8 +67,10 @@ def _of_kind(kind: str) -> list[str]:
 
 def test_readme_is_short_and_opens_with_the_two_setup_commands() -> None:
     lines = README.read_text().splitlines()
-    assert len(lines) <= MAX_LINES, f"README.md has {len(lines)} lines (max {MAX_LINES})"
-    lang, body = _blocks()[0]
+    assert len(lines) <= MAX_LINES, (
+        f"README.md has {len(lines)} lines (max {MAX_LINES})"
+    )
+    _, body = _blocks()[0]
     commands = [line.split("#")[0].strip() for line in body.splitlines()]
     assert commands[:2] == ["make demo", "make test"], body
 
@@ -118,7 +120,9 @@ def test_cli_block_runs(tmp_path: Path) -> None:
             text=True,
             timeout=900,
         )
-        assert proc.returncode == 0, f"`{line}` exited {proc.returncode}:\n{proc.stderr}"
+        assert proc.returncode == 0, (
+            f"`{line}` exited {proc.returncode}:\n{proc.stderr}"
+        )
 
 
 def test_relative_links_point_at_files() -> None:
