@@ -218,6 +218,7 @@ def _transcript_module():
     return module
 
 
+@pytest.mark.slow
 def test_cli_transcripts_are_current(tmp_path: Path) -> None:
     script = _transcript_module()
     committed = script.OUT

@@ -92,6 +92,7 @@ def test_make_targets_exist() -> None:
             assert proc.returncode == 0, f"make -n {target}: {proc.stderr}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(_of_kind("python"))))
 def test_python_block_runs(index: int, tmp_path: Path) -> None:
     code = _of_kind("python")[index]
@@ -106,6 +107,7 @@ def test_python_block_runs(index: int, tmp_path: Path) -> None:
     assert proc.returncode == 0, f"README python block {index}:\n{proc.stderr}"
 
 
+@pytest.mark.slow
 def test_cli_block_runs(tmp_path: Path) -> None:
     (block,) = _of_kind("cli")
     for line in block.splitlines():
