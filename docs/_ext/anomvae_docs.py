@@ -148,7 +148,18 @@ def _summary(module: str, name: str, obj: Any) -> str:
     return _first_paragraph(getattr(obj, "__doc__", None))
 
 
-def _module_page(module: str, names: list[str], mod: Any) -> str:
+def _patched(target: str, text: str, patches: list[tuple[str, str, str]]) -> str:
+    """``text`` with the ``anomvae_docstring_patches`` of ``target`` applied (the
+    summary tables show first paragraphs, which the autodoc hook never sees)."""
+    for name, old, new in patches:
+        if target == name or target.endswith("." + name):
+            text = text.replace(old, new)
+    return text
+
+
+def _module_page(
+    module: str, names: list[str], mod: Any, patches: list[tuple[str, str, str]]
+) -> str:
     lines = [
         _title(module),
         f".. automodule:: {module}",
@@ -163,7 +174,7 @@ def _module_page(module: str, names: list[str], mod: Any) -> str:
     ]
     for name in names:
         obj = getattr(mod, name)
-        summary = _summary(module, name, obj)
+        summary = _patched(f"{module}.{name}", _summary(module, name, obj), patches)
         lines += [f"   * - :py:obj:`{name}`", f"     - {summary}".rstrip()]
     lines += [
         "",
@@ -175,7 +186,11 @@ def _module_page(module: str, names: list[str], mod: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate_api(modules: list[str], written: set[Path]) -> list[str]:
+def generate_api(
+    modules: list[str],
+    written: set[Path],
+    patches: list[tuple[str, str, str]] | None = None,
+) -> list[str]:
     """One page per module in ``modules`` and per name in its ``__all__``."""
     pages = []
     for module in modules:
@@ -198,7 +213,11 @@ def generate_api(modules: list[str], written: set[Path]) -> list[str]:
                 _object_page(module, name, obj),
                 written,
             )
-        _write(API_OUT / f"{module}.rst", _module_page(module, names, mod), written)
+        _write(
+            API_OUT / f"{module}.rst",
+            _module_page(module, names, mod, patches or []),
+            written,
+        )
         pages.append(f"generated/{module}")
     # The API index's toctree lists these pages; keep it in the order of conf.py.
     toc = ["```{toctree}", ":maxdepth: 1", "", *pages, "```", ""]
@@ -532,7 +551,11 @@ def report_patches(app: Sphinx, exception: BaseException | None) -> None:
 
 def generate(app: Sphinx) -> None:
     written: set[Path] = set()
-    generate_api(list(app.config.anomvae_api_modules), written)
+    generate_api(
+        list(app.config.anomvae_api_modules),
+        written,
+        list(app.config.anomvae_docstring_patches),
+    )
     copy_notebooks(written)
     copy_benchmarks(written)
     for folder in (API_OUT, NOTEBOOKS_OUT, BENCH_OUT, INCLUDE_OUT):
