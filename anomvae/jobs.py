@@ -376,7 +376,7 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
             input=reader.source,
             format=reader.format,
             compression=reader.compression,
-            features=len(info.feature_columns),
+            features=info.n_features,
             bytes=reader.size_bytes,
             threads=threads,
             flag_rule="per-row" if rule.per_row else f"bh(fdr={rule.fdr:g})",

@@ -399,8 +399,9 @@ def export_onnx(
         ONNX opset version of the graph.
     dtype : {"auto", "float32", "float64"}, default="auto"
         Type of the input ``X`` and of the arithmetic. float64 agrees with the
-        detector's scores to ~1e-15; float32 to about 1e-6 relative, less for
-        scores near zero (reconstruction errors and the centred hybrid score are
+        detector's scores to float64 rounding; float32 loses precision (measured
+        by ``benchmarks/onnx_errors.py``, ``benchmarks/results/onnx_errors.md``), more
+        for scores near zero (reconstruction errors and the centred hybrid score are
         differences of nearly equal numbers). "auto" is float64, except float32
         for convolutional models and opsets below 12 (onnxruntime has no float64
         Conv kernel, nor a float64 Clip before opset 12).

@@ -30,7 +30,7 @@ latent_dim : int or "auto", default="auto"
     ``clip(n_features, 1, 16)`` for the variational and denoising detectors, whose
     KL term or input corruption already stops them from copying their input, and
     ``clip(n_features // 2, 1, 16)`` for the plain autoencoder, which only its
-    bottleneck stops (see the README's "How the defaults were chosen").
+    bottleneck stops (see the user guide's "How the defaults were chosen").
 activation : {"relu", "gelu", "tanh", "elu", "leaky_relu"}, default="relu"
 architecture : {"mlp", "conv"}, default="mlp"
     "conv" uses strided convolutions; rows are images of ``image_shape``.
@@ -61,10 +61,12 @@ handle_unknown : {"flag", "error"}, default="flag"
     maximally surprising in the score's own unit and names it in explanations;
     "error" raises :class:`~anomvae.exceptions.DataError` naming the column, row
     and value. (Where a column pooled rare levels, an unseen one joins them.)
-numeric_transform : {"auto", "none", "log1p"}, default="auto"
+numeric_transform : {"auto", "none", "log1p", "signed_log1p"} or dict, default="auto"
     Of a table's numeric columns: "auto" takes ``log1p`` (signed for negative
     values) of heavy-tailed ones, such as byte counts, so their tails do not
-    dominate; see :meth:`anomvae.schema.TableSchema.infer`.
+    dominate; "log1p" / "signed_log1p" / "none" apply to every numeric column, a
+    dict maps column names to one of them; see
+    :meth:`anomvae.schema.TableSchema.infer`.
 
     The five parameters above apply to mixed tables only: a DataFrame with a
     text, category or boolean column, or with blank cells (NaN, None, pd.NA),
@@ -95,7 +97,7 @@ patience : int or None, default=None
     default) trains for the whole ``max_steps`` / ``max_epochs`` budget. Counted in
     epochs, patience only ever fires on small data, where an epoch is a few steps
     and the validation rows a handful: 20 epochs stopped some benchmark sets after
-    about 30 steps (see the README's "How the defaults were chosen").
+    about 30 steps (see the user guide's "How the defaults were chosen").
 clip_grad_norm : float or None, default=5.0
 random_state : int, RandomState or None, default=None
     Seeds weight initialisation, batching, noise and Monte Carlo scoring: the same
@@ -128,7 +130,7 @@ score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
 VARIATIONAL_PARAMETERS = """\
 beta : float, default=0.1
     Weight of the KL term (β-VAE; β = 1 is the plain VAE). The default, 0.1,
-    keeps reconstructions sharp; see the benchmark section of the README.
+    keeps reconstructions sharp; see the user guide's benchmark page.
 kl_warmup_epochs : int, default=10
     β rises linearly from 0 over this many epochs (against posterior collapse);
     early stopping only starts once it is complete.

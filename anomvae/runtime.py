@@ -49,7 +49,7 @@ def default_score_threads() -> int:
 
     Reading (pyarrow) and writing run in background threads beside scoring;
     torch's OpenMP threads spin-wait, so letting both claim every core makes
-    each slower. On 2 shared cores, 2 torch threads scored 2-5x slower than 1.
+    each slower (on 2 shared cores, 2 torch threads scored slower than 1).
     """
     return max(1, available_cores() // 2)
 

@@ -61,7 +61,7 @@ MAX_LEVELS = 1000
 
 #: ``numeric_transform="auto"`` log-transforms a column whose extreme training
 #: value lies more than this many robust standard deviations from the median. No
-#: Gaussian sample of any practical size gets there (P(|z| > 10) = 1.5e-23).
+#: Gaussian sample of any practical size gets there (``P(|z| > 10) = 1.5e-23``).
 HEAVY_TAIL_RATIO = 10.0
 
 #: IQR / 1.349 and 1.2533 * mean absolute deviation both estimate a Gaussian sd.

@@ -117,12 +117,4 @@ html_theme_options = {
 # (documented name, old text, new text), applied before numpydoc reads the
 # docstring. Fix the docstring in anomvae/, then delete its entry: an entry whose
 # old text no longer occurs fails a full build.
-anomvae_docstring_patches: list[tuple[str, str, str]] = [
-    # anomvae/schema.py, the #: comment of HEAVY_TAIL_RATIO: "P(|z| > 10)" reads as
-    # the reST substitution |z|; as an inline literal it reads as written.
-    (
-        "anomvae.schema.HEAVY_TAIL_RATIO",
-        "(P(|z| > 10) = 1.5e-23)",
-        "(``P(|z| > 10) = 1.5e-23``)",
-    ),
-]
+anomvae_docstring_patches: list[tuple[str, str, str]] = []

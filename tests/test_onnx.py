@@ -4,8 +4,8 @@ operators only.
 
 Tolerance. The float32 graph computes what the detector computes in float64, with
 the same (float32-trained, so exactly representable) weights. Each score is a sum
-of per-feature or per-latent terms, so float32 rounding gives a relative error of a
-few 1e-7 (measured: at most ~1e-6 on cardio). ``rtol=1e-5`` is the bar the issue
+of per-feature or per-latent terms, so float32 rounding gives a small relative error
+(``benchmarks/results/onnx_errors.md`` measures it). ``rtol=1e-5`` is the bar the issue
 sets. A relative bound alone is meaningless for a score at or near zero (a
 reconstruction error of a perfectly reconstructed row, an ELBO that crosses zero):
 its absolute error is that of the large terms that cancel in it, so each

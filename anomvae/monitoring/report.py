@@ -79,10 +79,10 @@ def input_fingerprint(
 
     The sha256 covers the file size and the first and last MiB (the whole file
     when it is at most 2 MiB, or with ``full=True``). That costs milliseconds
-    whatever the size, where a full hash of a 10 GB file takes 10-20 s on top of
-    reading it again, about a tenth of scoring it, more than ``--report`` may
-    add. It tells a re-delivered or truncated file from the original; an edit in
-    the middle that keeps the size is caught only by the mtime (or ``full``).
+    whatever the size, where a full hash reads the whole file once more, a
+    large share of what ``--report`` may add to scoring it. It tells a
+    re-delivered or truncated file from the original; an edit in the middle
+    that keeps the size is caught only by the mtime (or ``full``).
 
     Parameters
     ----------
