@@ -390,6 +390,7 @@ def test_fit_time_table_reports_a_native_detector_against_its_reference() -> Non
     )
     # 3.0 / 2.0 = 1.50; 3.0 / (2.0 + 0.5) = 1.20
     assert "| lo | 100 | 12 | 0.50 | 2.00 | 3.00 | 1.50 | 1.20 |" in text
+    assert "| **median of per-split ratios** |  |  |  |  |  | 1.50 | 1.20 |" in text
 
 
 # --------------------------------------------------------------------- CLI
