@@ -108,7 +108,12 @@ def _main_results(
     """The rows of the main tables: neither numeric-only entries nor score
     variants."""
     variant = results["detector"].map(lambda n: is_variant(n, registry))
-    return results[(results["view"] != "numeric") & ~variant]
+    main = results[(results["view"] != "numeric") & ~variant].copy()
+    # `d` of the tables is the one-hot width, whatever view a row took (a raw
+    # table's own width is its column count)
+    width = main[main["view"] == "onehot"].groupby("dataset")["n_features"].first()
+    main["n_features"] = main["dataset"].map(width).fillna(main["n_features"])
+    return main
 
 
 GOALS_TEXT = (
@@ -272,6 +277,21 @@ def fit_time_table(
     return markdown_table(header, rows)
 
 
+def history_line(meta: dict[str, Any]) -> str | None:
+    """The earlier commands and resumptions of a ``results.csv`` built in several
+    runs (``run.json``'s ``earlier_commands`` and ``resumed``), or None."""
+    earlier = meta.get("earlier_commands") or []
+    if not earlier:
+        return None
+    return (
+        "Built in several runs, resumed at "
+        + ", ".join(meta.get("resumed", []))
+        + "; earlier commands: "
+        + "; ".join(f"`{c}`" for c in earlier)
+        + "."
+    )
+
+
 def _descriptions(
     detectors: Sequence[str], registry: Mapping[str, MixedDetector]
 ) -> dict[str, tuple[str, str]]:
@@ -291,9 +311,11 @@ def render_mixed_summary(
     """The full ``summary.md``."""
     cap = meta.get("max_train_rows")
     drop = drop_categories_table(results, registry)
+    history = history_line(meta)
     parts = [
         "# Mixed-table benchmark",
         meta_line(meta),
+        *([history] if history else []),
         "## Protocol",
         MIXED_PROTOCOL_TEXT.format(
             cap=f"{cap:,}" if cap else "all",
@@ -344,6 +366,7 @@ def render_mixed_readme_section(
         note,
         "### Mixed-table benchmark",
         meta_line(meta),
+        *([history] if (history := history_line(meta)) else []),
         f"**What:** AUROC and average precision on {len(s.headline)} of the "
         f"{len(s.auroc)} real tables (those with ≤ {HIGH_CONTAMINATION_PCT:.0f} % "
         f"anomalies on which every detector ran; {seeds_text(s.n_seeds)} each) "
