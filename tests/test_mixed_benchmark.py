@@ -674,3 +674,14 @@ def test_throughput_medians_and_ratios_to_the_floor_by_hand() -> None:
         "2.00 | 102, 103 |" in text
     )
     assert "busy" not in text
+
+
+def test_readme_section_takes_the_throughput_medians_table(tmp_path: Path) -> None:
+    from benchmarks.mixed.report import _throughput_lines
+
+    assert _throughput_lines(tmp_path / "throughput.md", "x") == []
+    table = "| rows | case | wall s |\n|---:|---|---:|\n| 10 | floor | 1.00 |"
+    (tmp_path / "throughput.md").write_text(f"# T\n\nintro\n\n{table}\n\n## Runs\n")
+    lines = _throughput_lines(tmp_path / "throughput.md", "x")
+    assert lines[-1] == table
+    assert "x/throughput.md" in lines[0]

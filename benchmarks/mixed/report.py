@@ -412,7 +412,31 @@ def render_mixed_readme_section(
             "the one-hot matrix (Δ = numeric only − one-hot, points):",
             drop,
         ]
+    if (out_dir / "explanations.md").exists():
+        parts.append(
+            "**Why the native model trails where it does:** "
+            f"[`{where}/explanations.md`]({where}/explanations.md), from the "
+            f"diagnoses `{where}/diagnosis_*.md`."
+        )
+    parts += _throughput_lines(out_dir / "throughput.md", where)
     return "\n\n".join(parts) + "\n"
+
+
+def _throughput_lines(path: Path, where: str) -> list[str]:
+    """The medians table of ``throughput.md`` (:mod:`benchmarks.bench_cli_mixed`),
+    if there is one."""
+    if not path.exists():
+        return []
+    blocks = path.read_text().split("\n\n")
+    table = next((b for b in blocks if b.startswith("| rows | case |")), None)
+    if table is None:
+        return []
+    return [
+        "**`anomvae score` on generated mixed CSVs** (medians of 3 alternating "
+        "runs, `--threads 1`, against reading + writing the same file; details and "
+        f"the load in [`{where}/throughput.md`]({where}/throughput.md)):",
+        table,
+    ]
 
 
 def write_mixed_report(
