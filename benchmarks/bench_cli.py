@@ -37,6 +37,10 @@ with the load, and alternating spreads a load change over both variants.
 (``benchmarks/results/report_overhead.md``), ``--example-report FILE`` the last
 run's report (``benchmarks/results/report_example.json``, the example of the
 command-line guide).
+
+``--mixed`` measures mixed-type CSV files instead (:mod:`benchmarks.bench_cli_mixed`:
+a default-score and a reconstruction model, against the read + write floor and
+against the same on a numeric file; ``--sizes``, ``--repeats``, ``--out``).
 """
 
 from __future__ import annotations
@@ -359,7 +363,14 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line of the benchmark."""
+    """Command line of the benchmark (``--mixed``: :mod:`benchmarks.bench_cli_mixed`
+    with the other arguments)."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    if "--mixed" in given:
+        from benchmarks.bench_cli_mixed import main as mixed_main
+
+        mixed_main([a for a in given if a != "--mixed"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sizes", default="500000,2000000", help="comma-separated row counts"

@@ -281,7 +281,7 @@ def start_run(
 ) -> tuple[dict[str, Any], Path]:
     """Create ``out_dir`` and return the run's ``run.json`` contents (the
     settings, protocol version, cut and seeds, the start time, the earlier starts
-    when resuming, and the environment) and path.
+    and commands when resuming, and the environment) and path.
 
     Raises
     ------
@@ -300,6 +300,8 @@ def start_run(
         previous = _check_resume(meta_path, meta)
         meta["started"] = previous.get("started", _now())
         meta["resumed"] = [*previous.get("resumed", []), _now()]
+        earlier = [*previous.get("earlier_commands", []), previous.get("command")]
+        meta["earlier_commands"] = [c for c in earlier if c]
     else:
         meta["started"] = _now()
     meta["environment"] = environment()

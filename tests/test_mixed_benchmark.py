@@ -390,6 +390,7 @@ def test_fit_time_table_reports_a_native_detector_against_its_reference() -> Non
     )
     # 3.0 / 2.0 = 1.50; 3.0 / (2.0 + 0.5) = 1.20
     assert "| lo | 100 | 12 | 0.50 | 2.00 | 3.00 | 1.50 | 1.20 |" in text
+    assert "| **median of per-split ratios** |  |  |  |  |  | 1.50 | 1.20 |" in text
 
 
 # --------------------------------------------------------------------- CLI
@@ -447,3 +448,240 @@ def test_make_mixed_csv_writes_kinds_blanks_and_digit_codes(tmp_path: Path) -> N
     again = tmp_path / "again.csv"
     make_mixed_csv(again, 1_000, blank_rate=0.05, chunk_rows=300)
     assert again.read_bytes() == path.read_bytes()
+
+
+# ---------------------------------------------------------- native models
+
+
+class Scorer(BaseEstimator, OutlierMixin):
+    """Counts its fits; scores by the first numeric column, with the sign that
+    ``score_type`` picks, so variants give different scores."""
+
+    fits = 0
+
+    def __init__(self, score_type: str = "first") -> None:
+        self.score_type = score_type
+
+    def fit(self, X: Any, y: None = None) -> Scorer:
+        if np.shape(X) != (256, 8):  # not the runner's untimed warm-up
+            type(self).fits += 1
+        self.fitted_ = True
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        values = (
+            X.select_dtypes("number").to_numpy(na_value=0.0)
+            if isinstance(X, pd.DataFrame)
+            else np.asarray(X)
+        )
+        sign = 1.0 if self.score_type == "first" else -1.0
+        return -sign * np.nan_to_num(values[:, 0].astype(float))
+
+
+def _variant_registry() -> dict[str, MixedDetector]:
+    return {
+        "s": MixedDetector(Scorer, "onehot", "baseline"),
+        "s[native]": MixedDetector(
+            Scorer, "frame", "native", anomvae=True, compare_with="s"
+        ),
+        "s[native,score=last]": MixedDetector(
+            lambda: Scorer(score_type="last"),
+            "frame",
+            "variant",
+            anomvae=True,
+            shared_fit="s[native]",
+        ),
+    }
+
+
+def test_score_variants_rescore_the_base_fit_and_resume(mixed_dir: Path) -> None:
+    registry = _variant_registry()
+    Scorer.fits = 0
+    out = mixed_dir / "out"
+    run_mixed(["synth"], list(registry), [0, 1], out, data_dir=mixed_dir,
+              registry=registry, log=lambda _: None)  # fmt: skip
+    assert Scorer.fits == 2 * 2  # s and s[native], per seed; no fit for the variant
+    results = load_results(out / "results.csv").set_index(["seed", "detector"])
+    for seed in (0, 1):
+        base = results.loc[(seed, "s[native]")]
+        variant = results.loc[(seed, "s[native,score=last]")]
+        assert variant["fit_s"] == base["fit_s"]  # the base's fit
+        assert variant["view"] == "frame"
+        assert variant["auroc"] != base["auroc"]  # scored another way
+    # a run that lacks only the variant fits the base again and adds it
+    frame = load_results(out / "results.csv")
+    keep = frame[~((frame.seed == 1) & (frame.detector == "s[native,score=last]"))]
+    keep.to_csv(out / "results.csv", index=False)
+    Scorer.fits = 0
+    run_mixed(["synth"], list(registry), [0, 1], out, data_dir=mixed_dir,
+              registry=registry, resume=True, log=lambda _: None)  # fmt: skip
+    assert Scorer.fits == 1
+    again = load_results(out / "results.csv")
+    assert len(again) == 2 * 3
+    meta = json.loads((out / "run.json").read_text())
+    assert set(meta["views"]) == set(registry)
+
+
+def test_native_entries_are_registered_with_their_references() -> None:
+    from benchmarks.mixed.registry import (
+        MIXED_REGISTRY,
+        NATIVE_VAE_SCORES,
+        detector_groups,
+        native_name,
+        shared_fits,
+    )
+    from benchmarks.runner import plan_detectors
+
+    for name, ref in (("vae[native]", "vae"), ("ae[native]", "ae"),
+                      ("dae[native]", "dae")):  # fmt: skip
+        entry = MIXED_REGISTRY[name]
+        assert (entry.view, entry.compare_with, entry.anomvae) == ("frame", ref, True)
+    variants = [native_name(s) for s in NATIVE_VAE_SCORES]
+    assert shared_fits(MIXED_REGISTRY) == dict.fromkeys(variants, "vae[native]")
+    assert set(detector_groups(MIXED_REGISTRY)["native"]) == {
+        "vae[native]", "ae[native]", "dae[native]", *variants,
+    }  # fmt: skip
+    from benchmarks.mixed.registry import factories
+
+    plan = plan_detectors(
+        ["vae[native]", *variants],
+        registry=factories(MIXED_REGISTRY),
+        shared_fit=shared_fits(MIXED_REGISTRY),
+        log=lambda _: None,
+    )
+    assert list(plan.fits) == ["vae[native]"]  # one fit, every score from it
+    rows = dict(plan.fits["vae[native]"])
+    assert rows["vae[native]"] is None
+    for score in NATIVE_VAE_SCORES:
+        assert rows[native_name(score)] == {"score_type": score}
+    # the native VAE's default is the hybrid score, like VAEDetector()'s
+    assert MIXED_REGISTRY["vae[native]"].factory().score_type == "hybrid"
+
+
+def _goal_results() -> pd.DataFrame:
+    # lo1, lo2: low contamination; hi: high. Per seed AUROC: mean +- 0.01.
+    return _rows(
+        [
+            ("lo1", "knn", "onehot", 0.80, 1.0),
+            ("lo1", "vae", "onehot", 0.70, 2.0),
+            ("lo1", "vae[native]", "frame", 0.90, 3.0),
+            ("lo1", "vae[native,score=elbo]", "frame", 0.93, 3.0),
+            ("lo2", "knn", "onehot", 0.90, 1.0),
+            ("lo2", "vae", "onehot", 0.60, 2.0),
+            ("lo2", "vae[native]", "frame", 0.80, 3.0),
+            ("lo2", "vae[native,score=elbo]", "frame", 0.80, 3.0),
+            ("hi", "knn", "onehot", 0.70, 1.0),
+            ("hi", "vae", "onehot", 0.70, 2.0),
+            ("hi", "vae[native]", "frame", 0.75, 3.0),
+            ("hi", "vae[native,score=elbo]", "frame", 0.70, 3.0),
+        ]
+    )
+
+
+def test_goals_against_the_best_baseline_by_hand() -> None:
+    from benchmarks.mixed.goals import check_goals, goal_lines, native_goal_table
+
+    results = _goal_results()
+    registry = {
+        "knn": MixedDetector(Recorder, "onehot", "knn"),
+        "vae": MixedDetector(Recorder, "onehot", "vae", anomvae=True),
+        "vae[native]": MixedDetector(
+            Recorder, "frame", "native", anomvae=True, compare_with="vae"
+        ),
+        "vae[native,score=elbo]": MixedDetector(
+            Recorder, "frame", "elbo", anomvae=True, shared_fit="vae[native]"
+        ),
+    }
+    check = check_goals(results, "vae[native]", registry)
+    assert check.datasets == ("lo1", "lo2")
+    assert check.best_baseline == "knn"
+    # native mean 0.85, knn 0.85: +0.0 points; ranks: native 1.5, knn 1.5
+    assert check.margin == pytest.approx(0.0)
+    assert not check.margin_met
+    assert check.rank == pytest.approx(1.5)
+    assert not check.rank_met
+    assert check.deficits == pytest.approx({"lo2": 10.0})
+    text = native_goal_table(results, registry)
+    assert text is not None
+    assert "| lo1 | 5.0 | 0.900 ± 0.014 | `knn` | 0.800 ± 0.014 | +10.0 |" in text
+    assert "| lo2 | 5.0 | 0.800 ± 0.014 | `knn` | 0.900 ± 0.014 | -10.0 |" in text
+    assert "| hi | 40.0 | 0.750 ± 0.014 | `knn` | 0.700 ± 0.014 | +5.0 |" in text
+    assert "vae[native,score=elbo]" not in text  # variants are not natives
+    (line,) = goal_lines(results, registry)
+    assert "+0.0 points" in line
+    assert "lo2 (-10.0)" in line
+    assert "not met" in line
+
+
+def test_score_tables_pair_differences_by_seed() -> None:
+    from benchmarks.mixed.goals import (
+        paired_deltas,
+        score_choice_table,
+        score_delta_table,
+    )
+
+    results = _goal_results()
+    deltas = paired_deltas(results, "vae[native]", "vae[native,score=elbo]")
+    # the same +-0.01 per seed on both: paired sd 0
+    assert deltas.loc["lo1", "delta"] == pytest.approx(3.0)
+    assert deltas.loc["lo1", "sd"] == pytest.approx(0.0)
+    assert deltas["clear"].to_dict() == {"hi": -1, "lo1": 1, "lo2": 0}
+    noisy = results.copy()
+    elbo = noisy["detector"] == "vae[native,score=elbo]"
+    noisy.loc[elbo & (noisy.seed == 0), "auroc"] -= 0.05  # paired sd now 3.5
+    assert (
+        paired_deltas(noisy, "vae[native]", "vae[native,score=elbo]").loc[
+            "lo1", "clear"
+        ]
+        == 0
+    )
+    choice = score_choice_table(results)
+    assert choice is not None
+    assert "| `hybrid` | `elbo` |" in choice
+    assert "| **mean AUROC, ≤ 30 % (2)** |  | 0.850 | 0.865 |" in choice
+    assert "| **mean rank, ≤ 30 % (2)** |  | 1.75 | 1.25 |" in choice
+    assert "| **mean rank, all (3)** |  | 1.50 | 1.50 |" in choice
+    table = score_delta_table(results)
+    assert table is not None
+    assert "| lo1 | 5.0 | +3.0 ± 0.0 ▲ |" in table
+    assert "| **clear wins / noise / losses, all** |  | 1/1/1 |" in table
+
+
+def test_throughput_medians_and_ratios_to_the_floor_by_hand() -> None:
+    from benchmarks.bench_cli_mixed import _medians, mixed_markdown
+
+    runs = []
+    for round_, (floor, score) in enumerate(((2.0, 9.0), (4.0, 5.0), (3.0, 6.0)), 1):
+        for case, kind, model, wall in (
+            ("mixed floor (read + write)", "mixed", None, floor),
+            ("mixed, default score (hybrid)", "mixed", "mixed_hybrid", score),
+        ):
+            runs.append({"rows": 1000, "round": round_, "case": case, "kind": kind,
+                         "model": model, "wall_s": wall, "loop_s": wall / 2,
+                         "cpu_s": 1.0, "peak_rss_mb": 100 + round_,
+                         "load_before": 0.5})  # fmt: skip
+    floor_row, hybrid = _medians(runs)
+    assert floor_row["ratio_wall"] == 1.0
+    assert hybrid["wall_s"] == 6.0  # median of 9, 5, 6
+    assert hybrid["ratio_wall"] == pytest.approx(6.0 / 3.0)
+    assert hybrid["rows_per_s_loop"] == pytest.approx(1000 / 3.0)
+    assert (hybrid["peak_rss_mb"], hybrid["max_rss_mb"]) == (102, 103)
+    result = {"runs": runs, "cores": 2, "load_after": 0.4, "train_rows": 10,
+              "epochs": 1, "repeats": 3, "input_mb": {1000: {"mixed": 0.1}}}  # fmt: skip
+    text = mixed_markdown(result, "python -m benchmarks.bench_cli_mixed")
+    assert (
+        "| 1,000 | mixed, default score (hybrid) | 6.00 | 3.00 | 167 | 333 | 2.00 | "
+        "2.00 | 102, 103 |" in text
+    )
+    assert "busy" not in text
+
+
+def test_readme_section_takes_the_throughput_medians_table(tmp_path: Path) -> None:
+    from benchmarks.mixed.report import _throughput_lines
+
+    assert _throughput_lines(tmp_path / "throughput.md", "x") == []
+    table = "| rows | case | wall s |\n|---:|---|---:|\n| 10 | floor | 1.00 |"
+    (tmp_path / "throughput.md").write_text(f"# T\n\nintro\n\n{table}\n\n## Runs\n")
+    lines = _throughput_lines(tmp_path / "throughput.md", "x")
+    assert lines[-1] == table
+    assert "x/throughput.md" in lines[0]

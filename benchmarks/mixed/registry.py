@@ -20,20 +20,34 @@ A model that fits mixed tables natively is one more entry, taking the frame::
 goal "fit time of the native model ≤ 1.5× the same detector on the one-hot
 matrix": the report divides the native fit time by that detector's, with and
 without the one-hot encoder's own fit (``prep_fit_s``).
+
+The native models are registered: ``vae[native]``, ``ae[native]`` and
+``dae[native]`` (anomvae's defaults on the raw table, so the VAE scores with
+``"hybrid"``), and ``vae[native,score=S]`` for the other scores ``S`` of
+:data:`NATIVE_VAE_SCORES`. A score variant names its base in ``shared_fit``: the
+runner fits the base once per split, sets the parameters in which the two
+estimators differ (``score_type``) and scores again, as the numeric harness does
+with ``vae[score=...]`` (:data:`benchmarks.registry.SHARED_FIT`); it reports the
+base's fit time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks.registry import REGISTRY, Factory, knn_estimator, lof_estimator
 
 __all__ = [
     "MIXED_REGISTRY",
+    "NATIVE_VAE_SCORES",
     "MixedDetector",
     "detector_groups",
     "factories",
+    "is_variant",
+    "native_name",
+    "shared_fits",
 ]
 
 
@@ -55,6 +69,9 @@ class MixedDetector:
     compare_with : str or None
         For a ``frame`` detector, the ``onehot`` detector whose fit time its own is
         reported against.
+    shared_fit : str or None
+        A scoring variant: the entry whose fit it rescores (it differs from that
+        entry only in scoring-time parameters, such as ``score_type``).
     """
 
     factory: Factory
@@ -62,9 +79,38 @@ class MixedDetector:
     description: str
     anomvae: bool = False
     compare_with: str | None = None
+    shared_fit: str | None = None
 
 
 _ONEHOT = "one-hot matrix"
+
+#: The scores of the native VAE besides its default (``"hybrid"``), each
+#: rescored from the ``vae[native]`` fit of the same split.
+NATIVE_VAE_SCORES = (
+    "elbo",
+    "reconstruction",
+    "iw_nll",
+    "recon_prob",
+    "latent_knn",
+    "kl",
+)
+
+
+def _native_vae(score: str | None = None) -> Factory:
+    def factory() -> Any:
+        from anomvae import VAEDetector  # lazily: the harness works without it
+
+        return VAEDetector() if score is None else VAEDetector(score_type=score)
+
+    factory.__name__ = f"native_VAEDetector_{score or 'default'}"
+    return factory
+
+
+def native_name(score: str) -> str:
+    """The registry name of the native VAE scored with ``score``."""
+    return f"vae[native,score={score}]"
+
+
 _NUMERIC = "numeric columns only"
 
 MIXED_REGISTRY: dict[str, MixedDetector] = {
@@ -99,6 +145,40 @@ MIXED_REGISTRY: dict[str, MixedDetector] = {
         REGISTRY["vae"], "numeric", "anomvae `VAEDetector()`", anomvae=True
     ),
     "knn[numeric]": MixedDetector(knn_estimator, "numeric", "PyOD `KNN()`"),
+    # anomvae's detectors on the raw table: one likelihood per column over one
+    # latent code (fit time reported against the same detector on the one-hot
+    # matrix)
+    "vae[native]": MixedDetector(
+        _native_vae(),
+        "frame",
+        "anomvae `VAEDetector()` (default score, `hybrid`)",
+        anomvae=True,
+        compare_with="vae",
+    ),
+    "ae[native]": MixedDetector(
+        REGISTRY["ae"],
+        "frame",
+        "anomvae `AutoencoderDetector()`",
+        anomvae=True,
+        compare_with="ae",
+    ),
+    "dae[native]": MixedDetector(
+        REGISTRY["dae"],
+        "frame",
+        "anomvae `DenoisingAutoencoderDetector()`",
+        anomvae=True,
+        compare_with="dae",
+    ),
+    **{
+        native_name(score): MixedDetector(
+            _native_vae(score),
+            "frame",
+            f'anomvae `VAEDetector(score_type="{score}")`, the `vae[native]` fit',
+            anomvae=True,
+            shared_fit="vae[native]",
+        )
+        for score in NATIVE_VAE_SCORES
+    },
 }
 
 #: The view each kind of entry gets, as the report names it.
@@ -110,14 +190,28 @@ def factories(registry: Mapping[str, MixedDetector]) -> dict[str, Factory]:
     return {name: entry.factory for name, entry in registry.items()}
 
 
+def shared_fits(registry: Mapping[str, MixedDetector]) -> dict[str, str]:
+    """Scoring variant to the entry whose fit it rescores, the ``shared_fit``
+    shape of :func:`benchmarks.runner.plan_detectors`."""
+    return {n: e.shared_fit for n, e in registry.items() if e.shared_fit}
+
+
+def is_variant(name: str, registry: Mapping[str, MixedDetector]) -> bool:
+    """Whether ``name`` is a scoring variant of another entry's fit."""
+    entry = registry.get(name)
+    return entry is not None and entry.shared_fit is not None
+
+
 def detector_groups(registry: Mapping[str, MixedDetector]) -> dict[str, list[str]]:
     """The names ``--detectors`` accepts as groups: ``anomvae`` (anomvae's
     detectors on the one-hot matrix or the raw table), ``baselines`` (the others
-    on those views), ``numeric`` (the numeric-only entries) and ``all``."""
+    on those views), ``numeric`` (the numeric-only entries), ``native`` (the
+    entries on the raw table, score variants included) and ``all``."""
     main = [n for n, e in registry.items() if e.view != "numeric"]
     return {
         "anomvae": [n for n in main if registry[n].anomvae],
         "baselines": [n for n in main if not registry[n].anomvae],
         "numeric": [n for n, e in registry.items() if e.view == "numeric"],
+        "native": [n for n, e in registry.items() if e.view == "frame"],
         "all": list(registry),
     }

@@ -10,6 +10,11 @@ the mixed benchmark's own:
 * **Fit time on the one-hot matrix**, per dataset, with the encoder's own fit;
   a ``frame`` detector declaring ``compare_with`` gets its ratio to that
   detector, the reference of the goal "native fit ≤ 1.5× one-hot fit".
+* **Native models against the baselines** and **the native VAE's score**
+  (:mod:`benchmarks.mixed.goals`): the goals of the issue, and the default
+  score against the other scores of the same fits. Score variants
+  (``vae[native,score=...]``) appear only there, so the main tables' ranks are
+  among detectors, not among scores of one detector.
 """
 
 from __future__ import annotations
@@ -22,7 +27,21 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.data import HIGH_CONTAMINATION_PCT
-from benchmarks.mixed.registry import MIXED_REGISTRY, VIEW_TEXT, MixedDetector
+from benchmarks.mixed.goals import (
+    CLEAR_MIN_POINTS,
+    GOAL_MARGIN,
+    GOAL_MAX_DEFICIT,
+    goal_lines,
+    native_goal_table,
+    score_choice_table,
+    score_delta_table,
+)
+from benchmarks.mixed.registry import (
+    MIXED_REGISTRY,
+    VIEW_TEXT,
+    MixedDetector,
+    is_variant,
+)
 from benchmarks.plot import plot_auroc, seeds_text
 from benchmarks.report import (
     TIE_TOLERANCE,
@@ -83,8 +102,62 @@ MIXED_PROTOCOL_TEXT = """\
   transform of the training rows; `prep_score_s`: transform of the test rows)."""
 
 
-def _main_results(results: pd.DataFrame) -> pd.DataFrame:
-    return results[results["view"] != "numeric"]
+def _main_results(
+    results: pd.DataFrame, registry: Mapping[str, MixedDetector] = MIXED_REGISTRY
+) -> pd.DataFrame:
+    """The rows of the main tables: neither numeric-only entries nor score
+    variants."""
+    variant = results["detector"].map(lambda n: is_variant(n, registry))
+    main = results[(results["view"] != "numeric") & ~variant].copy()
+    # `d` of the tables is the one-hot width, whatever view a row took (a raw
+    # table's own width is its column count)
+    width = main[main["view"] == "onehot"].groupby("dataset")["n_features"].first()
+    main["n_features"] = main["dataset"].map(width).fillna(main["n_features"])
+    return main
+
+
+GOALS_TEXT = (
+    "Baselines: every detector on the one-hot matrix. Goals (issue): mean AUROC "
+    f"over the headline tables at least {GOAL_MARGIN:.0f} points above the best "
+    "baseline's mean, the best mean rank (here among the native model and the "
+    f"baselines), and no table more than {GOAL_MAX_DEFICIT:.0f} points below the "
+    "best baseline *on that table* without an explanation. Δ: native − best "
+    "baseline on that table, in AUROC points."
+)
+
+SCORES_TEXT = (
+    "`vae[native]` scores with the default `hybrid`; each other column rescores "
+    "the same fit of the same split with another `score_type`, so differences "
+    "are paired by seed. Second table: the paired difference to `hybrid` in "
+    "AUROC points, mean ± sd over seeds; ▲ / ▼ mark a **clear** difference, "
+    f"|mean| > max({CLEAR_MIN_POINTS}, 2 sd); anything smaller is seed noise."
+)
+
+
+def native_sections(
+    results: pd.DataFrame, registry: Mapping[str, MixedDetector] = MIXED_REGISTRY
+) -> list[str]:
+    """The markdown blocks of the native models: the goal table and bullets,
+    and the native VAE's scores against each other (empty without them)."""
+    parts: list[str] = []
+    goals = native_goal_table(results, registry)
+    if goals is not None:
+        parts += [
+            "## Native models against the baselines",
+            GOALS_TEXT,
+            goals,
+            "\n".join(goal_lines(results, registry)),
+        ]
+    choice = score_choice_table(results, registry=registry)
+    deltas = score_delta_table(results, registry=registry)
+    if choice is not None and deltas is not None:
+        parts += [
+            "## Which score for the native VAE?",
+            SCORES_TEXT,
+            choice,
+            deltas,
+        ]
+    return parts
 
 
 def drop_categories_table(
@@ -145,7 +218,8 @@ def fit_time_table(
     """Markdown: per dataset, the one-hot encoder's fit (``prep_fit_s``) and the
     mean fit seconds per split of anomvae's detectors on the one-hot matrix; for a
     ``frame`` detector with ``compare_with``, its fit time and its ratio to that
-    detector's fit, alone and with the encoder's fit added. Last row: medians."""
+    detector's fit, alone and with the encoder's fit added. Last rows: medians,
+    and the median over splits of the ratio on the same split."""
     ok = results[results["error"] == ""]
     fit = ok.groupby(["dataset", "detector"])["fit_s"].mean().unstack()
     onehot = ok[ok["view"] == "onehot"]
@@ -185,7 +259,37 @@ def fit_time_table(
     ]
     medians = table.median()
     rows.append(["**median**", "", "", *(f"{v:.2f}" for v in medians.iloc[2:])])
+    if native:
+        # Each native fit against its reference on the same split, timed minutes
+        # apart in the same run: the ratio least moved by the machine's load.
+        paired = ok.pivot_table(
+            index=["dataset", "seed"], columns="detector", values="fit_s"
+        )
+        split_prep = onehot.groupby(["dataset", "seed"])["prep_fit_s"].first()
+        cells = ["**median of per-split ratios**", "", "", ""]
+        cells += [""] * len(shown)
+        for n, ref in native:
+            pair = paired[[n, ref]].dropna()
+            ratio = pair[n] / pair[ref]
+            with_enc = pair[n] / (pair[ref] + split_prep.reindex(pair.index))
+            cells += ["", f"{ratio.median():.2f}", f"{with_enc.median():.2f}"]
+        rows.append(cells)
     return markdown_table(header, rows)
+
+
+def history_line(meta: dict[str, Any]) -> str | None:
+    """The earlier commands and resumptions of a ``results.csv`` built in several
+    runs (``run.json``'s ``earlier_commands`` and ``resumed``), or None."""
+    earlier = meta.get("earlier_commands") or []
+    if not earlier:
+        return None
+    return (
+        "Built in several runs, resumed at "
+        + ", ".join(meta.get("resumed", []))
+        + "; earlier commands: "
+        + "; ".join(f"`{c}`" for c in earlier)
+        + "."
+    )
 
 
 def _descriptions(
@@ -207,9 +311,11 @@ def render_mixed_summary(
     """The full ``summary.md``."""
     cap = meta.get("max_train_rows")
     drop = drop_categories_table(results, registry)
+    history = history_line(meta)
     parts = [
         "# Mixed-table benchmark",
         meta_line(meta),
+        *([history] if history else []),
         "## Protocol",
         MIXED_PROTOCOL_TEXT.format(
             cap=f"{cap:,}" if cap else "all",
@@ -222,6 +328,7 @@ def render_mixed_summary(
             header=("name", "estimator (library defaults)", "view"),
         ),
         *result_sections(s),
+        *native_sections(results, registry),
     ]
     if drop is not None:
         parts += [
@@ -259,6 +366,7 @@ def render_mixed_readme_section(
         note,
         "### Mixed-table benchmark",
         meta_line(meta),
+        *([history] if (history := history_line(meta)) else []),
         f"**What:** AUROC and average precision on {len(s.headline)} of the "
         f"{len(s.auroc)} real tables (those with ≤ {HIGH_CONTAMINATION_PCT:.0f} % "
         f"anomalies on which every detector ran; {seeds_text(s.n_seeds)} each) "
@@ -274,6 +382,20 @@ def render_mixed_readme_section(
         "**Where anomvae stands:**",
         "\n".join(standing(s)),
     ]
+    goals = native_goal_table(results, registry)
+    if goals is not None:
+        parts += [
+            "**Native models against the baselines** (" + GOALS_TEXT + "):",
+            goals,
+            "\n".join(goal_lines(results, registry)),
+        ]
+    choice = score_choice_table(results, registry=registry)
+    if choice is not None:
+        parts += [
+            "**Scores of the native VAE** (the same fits rescored; paired "
+            f"differences in [`{where}/summary.md`]({where}/summary.md)):",
+            choice,
+        ]
     if s.high:
         high = s.auroc.loc[s.high].mean()
         parts.append(
@@ -290,7 +412,31 @@ def render_mixed_readme_section(
             "the one-hot matrix (Δ = numeric only − one-hot, points):",
             drop,
         ]
+    if (out_dir / "explanations.md").exists():
+        parts.append(
+            "**Why the native model trails where it does:** "
+            f"[`{where}/explanations.md`]({where}/explanations.md), from the "
+            f"diagnoses `{where}/diagnosis_*.md`."
+        )
+    parts += _throughput_lines(out_dir / "throughput.md", where)
     return "\n\n".join(parts) + "\n"
+
+
+def _throughput_lines(path: Path, where: str) -> list[str]:
+    """The medians table of ``throughput.md`` (:mod:`benchmarks.bench_cli_mixed`),
+    if there is one."""
+    if not path.exists():
+        return []
+    blocks = path.read_text().split("\n\n")
+    table = next((b for b in blocks if b.startswith("| rows | case |")), None)
+    if table is None:
+        return []
+    return [
+        "**`anomvae score` on generated mixed CSVs** (medians of 3 alternating "
+        "runs, `--threads 1`, against reading + writing the same file; details and "
+        f"the load in [`{where}/throughput.md`]({where}/throughput.md)):",
+        table,
+    ]
 
 
 def write_mixed_report(
@@ -306,7 +452,7 @@ def write_mixed_report(
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     results = load_results(out_dir / "results.csv")
     anomvae = [n for n, e in registry.items() if e.anomvae]
-    summary = summarise(_main_results(results), anomvae_names=anomvae)
+    summary = summarise(_main_results(results, registry), anomvae_names=anomvae)
     (out_dir / "summary.md").write_text(
         render_mixed_summary(summary, results, meta, registry)
     )

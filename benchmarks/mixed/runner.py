@@ -20,7 +20,12 @@ from benchmarks.mixed.data import (
     load_mixed_dataset,
     make_mixed_split,
 )
-from benchmarks.mixed.registry import MIXED_REGISTRY, MixedDetector, factories
+from benchmarks.mixed.registry import (
+    MIXED_REGISTRY,
+    MixedDetector,
+    factories,
+    shared_fits,
+)
 from benchmarks.mixed.views import ViewUnavailableError, make_views
 from benchmarks.runner import (
     RESULT_COLUMNS,
@@ -84,10 +89,14 @@ def run_mixed(
     )
     build_from = factories(registry)
     plan = plan_detectors(
-        detectors, registry=build_from, shared_fit={}, required=required, log=log
+        detectors,
+        registry=build_from,
+        shared_fit=shared_fits(registry),
+        required=required,
+        log=log,
     )
     meta["skipped_detectors"] = plan.skipped
-    meta["views"] = {name: registry[name].view for name in plan.fits}
+    meta["views"] = {name: registry[name].view for name in plan.rows}
     write_meta(meta_path, meta)
     warm_up([n for n in plan.fits if registry[n].view != "frame"], build_from)
 
@@ -97,7 +106,11 @@ def run_mixed(
         for name in datasets:
             dataset = load_mixed_dataset(name, data_dir)
             for seed in seeds:
-                todo = [d for d in plan.fits if (name, seed, d) not in done]
+                todo = [
+                    base
+                    for base, rows in plan.fits.items()
+                    if any((name, seed, row) not in done for row, _ in rows)
+                ]
                 if not todo:
                     continue
                 split = make_mixed_split(dataset, seed, max_train_rows)
