@@ -128,12 +128,9 @@ def table_cells(
             batch.encoder, x_hat, logvar, batch.targets, unknown=unknown
         )
     k, n = x_hat.shape[:2]
+    targets = batch.targets if k == 1 else batch.repeat(k).targets
     cells = cell_negative_log_likelihood(
-        batch.encoder,
-        x_hat.reshape(k * n, -1),
-        logvar,
-        batch.repeat(k).targets,
-        unknown=unknown,
+        batch.encoder, x_hat.reshape(k * n, -1), logvar, targets, unknown=unknown
     )
     return cells.reshape(k, n, -1)
 

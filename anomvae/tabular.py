@@ -163,19 +163,25 @@ class TableLayout:
             blank_input=tuple(blank_input),
         )
 
-    def _owner_tensor(self, device: Any) -> torch.Tensor:
-        """:attr:`column_of_input` as an index tensor on ``device``."""
+    def _masking_tensors(self, device: Any) -> tuple[torch.Tensor, ...]:
+        """Index and mask tensors of :func:`mask_cells` on ``device``, built once
+        per device: :attr:`column_of_input`, the value inputs (not the blank
+        indicators) and :attr:`blank_columns`."""
         import torch
 
-        return torch.tensor(self.column_of_input, dtype=torch.int64, device=device)
-
-    def _value_mask(self, device: Any) -> torch.Tensor:
-        """True at the value inputs, False at the blank indicators."""
-        import torch
-
-        mask = torch.ones(self.n_inputs, dtype=torch.bool, device=device)
-        mask[self.blank] = False
-        return mask
+        cache: dict[str, tuple[torch.Tensor, ...]] = self.__dict__.setdefault(
+            "_tensor_cache", {}
+        )
+        key = str(device)
+        if key not in cache:
+            owner = torch.tensor(
+                self.column_of_input, dtype=torch.int64, device=device
+            )
+            value = torch.ones(self.n_inputs, dtype=torch.bool, device=device)
+            value[self.blank] = False
+            blank = torch.tensor(self.blank_columns, dtype=torch.int64, device=device)
+            cache[key] = (owner, value, blank)
+        return cache[key]
 
     def mask_columns(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inputs with the cells in ``mask`` (``(n, n_columns)`` bool) made blank:
@@ -811,12 +817,11 @@ def mask_cells(x: torch.Tensor, layout: TableLayout, level: float) -> torch.Tens
 
     if level <= 0:
         return x
-    owner = layout._owner_tensor(x.device)
+    owner, value_inputs, blank_cols = layout._masking_tensors(x.device)
     masked = torch.rand(x.shape[0], layout.n_columns, device=x.device) < level
     value = masked.index_select(1, owner)
-    out = x.masked_fill(value & layout._value_mask(x.device), 0.0)
+    out = x.masked_fill(value & value_inputs, 0.0)
     if layout.blank_columns:
-        blank_cols = torch.tensor(layout.blank_columns, device=x.device)
         hit = masked.index_select(1, blank_cols).to(x.dtype)
         out = torch.cat(
             [out[:, : layout.blank.start], torch.maximum(out[:, layout.blank], hit)], 1

@@ -106,6 +106,16 @@ def _native_vae(score: str | None = None) -> Factory:
     return factory
 
 
+def _native_vae_transform(transform: str) -> Factory:
+    def factory() -> Any:
+        from anomvae import VAEDetector
+
+        return VAEDetector(numeric_transform=transform)
+
+    factory.__name__ = f"native_VAEDetector_transform_{transform}"
+    return factory
+
+
 def native_name(score: str) -> str:
     """The registry name of the native VAE scored with ``score``."""
     return f"vae[native,score={score}]"
@@ -169,6 +179,17 @@ MIXED_REGISTRY: dict[str, MixedDetector] = {
         anomvae=True,
         compare_with="dae",
     ),
+    # the numeric transform of heavy tails, measured: none and log1p everywhere
+    # against the default "auto"
+    **{
+        f"vae[native,transform={t}]": MixedDetector(
+            _native_vae_transform(t),
+            "frame",
+            f'anomvae `VAEDetector(numeric_transform="{t}")`',
+            anomvae=True,
+        )
+        for t in ("none", "log1p")
+    },
     **{
         native_name(score): MixedDetector(
             _native_vae(score),
