@@ -406,8 +406,11 @@ def report(cache: Path, out: Path, chooser: str, suites: Sequence[str]) -> None:
     """Evaluate every candidate on the cache and write ``defaults.{md,csv}``."""
     results = evaluate_cache(cache, suites)
     table = standings(results)
-    extra_path = out / "defaults_cost.md"
-    extra = extra_path.read_text() if extra_path.exists() else ""
+    speed_md = out / "defaults_speed" / "speed.md"
+    extra = ""
+    if speed_md.exists():  # written by `python -m benchmarks.sweep_defaults speed`
+        text = speed_md.read_text().split("\n", 1)[1]
+        extra = "## Cost of the `ensemble` score\n\n" + text
     text = render(results, table, chooser, suites, extra)
     out.mkdir(parents=True, exist_ok=True)
     flat = table.assign(wtl=table.wtl.map("{0[0]}/{0[1]}/{0[2]}".format))
