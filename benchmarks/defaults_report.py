@@ -202,20 +202,25 @@ def _protocol_table(table: pd.DataFrame, chooser: str, suites: Sequence[str]) ->
     return markdown_table(head, rows)
 
 
+def _cells(table: pd.DataFrame, cand: str, suites: Sequence[str]) -> list[str]:
+    """Per suite: mean AUROC (Δ KNN in points), rank, ✓ where both goals are met."""
+    cells = []
+    for suite in suites:
+        r = _row(table, suite, cand)
+        cells.append(
+            f"{r['auroc']:.3f} ({100 * r['delta']:+.1f}), rank {r['rank']:.2f}"
+            f"{' ✓' if r['meets'] else ''}"
+        )
+    return cells
+
+
 def _cross_table(table: pd.DataFrame, suites: Sequence[str]) -> str:
     from benchmarks.report import markdown_table
 
     rows = []
     for chooser in suites:
         cand = choose(table, chooser, CHOSEN_FAMILIES)
-        cells = []
-        for suite in suites:
-            r = _row(table, suite, cand)
-            cells.append(
-                f"{r['auroc']:.3f} ({100 * r['delta']:+.1f}), rank "
-                f"{r['rank']:.2f}{' ✓' if r['meets'] else ''}"
-            )
-        rows.append([SUITE_NAMES[chooser], f"`{cand}`", *cells])
+        rows.append([SUITE_NAMES[chooser], f"`{cand}`", *_cells(table, cand, suites)])
     head = ["chosen on", "candidate", *(SUITE_NAMES[s] for s in suites)]
     return markdown_table(head, rows)
 
@@ -385,14 +390,7 @@ def _implemented_table(table: pd.DataFrame, suites: Sequence[str]) -> str:
     for cand, api in IMPLEMENTED.items():
         if cand not in set(table.candidate):
             continue
-        cells = []
-        for suite in suites:
-            r = _row(table, suite, cand)
-            cells.append(
-                f"{r['auroc']:.3f} ({100 * r['delta']:+.1f}), rank {r['rank']:.2f}"
-                f"{' ✓' if r['meets'] else ''}"
-            )
-        rows.append([f"`{api}`", f"`{cand}`", *cells])
+        rows.append([f"`{api}`", f"`{cand}`", *_cells(table, cand, suites)])
     head = ["in anomvae", "candidate", *(SUITE_NAMES[s] for s in suites)]
     return (
         "What anomvae implements, on every suite (mean AUROC, Δ KNN in points, "
