@@ -131,6 +131,7 @@ class ScoringModule(nn.Module):
     scale: Tensor
     eps: Tensor | None
     reference_codes: Tensor | None
+    input_rows: Tensor | None
     support_columns: Tensor | None
     support_values: Tensor | None
     threshold: Tensor | None
@@ -174,6 +175,19 @@ class ScoringModule(nn.Module):
                 reference.latent_weight,
             )
         )
+        rows = None if reference is None else reference.input_rows
+        buffer("input_rows", rows)
+        self.input_terms: dict[str, Any] | None = (
+            None
+            if reference is None
+            else {
+                "input_k": reference.input_k,
+                "input_center": reference.input_center,
+                "input_scale": reference.input_scale,
+                "ensemble_latent_weight": reference.ensemble_latent_weight,
+                "input_weight": reference.input_weight,
+            }
+        )
         cols = None if reference is None else reference.support_columns
         self.support_weight = 0.0 if reference is None else reference.support_weight
         buffer("support_columns", cols, torch.int64)
@@ -210,6 +224,8 @@ class ScoringModule(nn.Module):
                 support_columns=self.support_columns,
                 support_values=self.support_values,
                 support_weight=self.support_weight,
+                input_rows=self.input_rows,
+                **(self.input_terms or {}),
             )
         score = anomaly_scores(
             self.network, scaled, c, self.score_type, self.eps, reference

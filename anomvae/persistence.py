@@ -8,6 +8,8 @@ Layout of a ``.anomvae`` file (a valid safetensors file)::
               latent/reference (training codes for the latent scores),
               latent/support_columns, latent/support_values (features constant
               in training and their scaled value, for the hybrid score),
+              latent/input_rows (scaled training rows, float32, for the
+              ensemble score's input k-NN term),
               calibrator/... (when saved from a ThresholdCalibrator),
               monitoring/profile/sample/<i> (the training profile's sampled
               values of column i, for run reports' column tests)
@@ -163,6 +165,18 @@ def detector_state(det: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "latent_weight": ref.latent_weight,
         "support_weight": ref.support_weight,
     }
+    if ref.input_rows is not None:
+        fitted["latent_reference"].update(
+            input_k=ref.input_k,
+            input_center=ref.input_center,
+            input_scale=ref.input_scale,
+            ensemble_latent_weight=ref.ensemble_latent_weight,
+            input_weight=ref.input_weight,
+        )
+        # The rows the network was trained on are float32: exact in float32.
+        arrays["latent/input_rows"] = (
+            ref.input_rows.detach().cpu().numpy().astype(np.float32)
+        )
     arrays["latent/reference"] = ref.codes.detach().cpu().numpy()
     if ref.support_columns is not None and ref.support_values is not None:
         arrays["latent/support_columns"] = ref.support_columns.cpu().numpy()
@@ -226,11 +240,13 @@ def detector_from_state(config: dict[str, Any], arrays: dict[str, np.ndarray]) -
         torch.from_numpy(arrays[key].copy()) if key in arrays else None
         for key in ("latent/support_columns", "latent/support_values")
     ]
+    rows = arrays.get("latent/input_rows")
     det.latent_reference_ = LatentReference(
         torch.from_numpy(arrays["latent/reference"].copy()).to(torch.float64),
         **fitted["latent_reference"],
         support_columns=support[0],
         support_values=support[1],
+        input_rows=None if rows is None else torch.from_numpy(rows.copy()).double(),
     )
     det.training_profile_ = _profile_from_state(fitted, arrays)
     return det

@@ -31,8 +31,12 @@ from anomvae.tabular import TableBatch, cell_negative_log_likelihood
 
 __all__ = [
     "AUTOENCODER_SCORES",
+    "ENSEMBLE_INPUT_WEIGHT",
+    "ENSEMBLE_LATENT_WEIGHT",
     "HYBRID_LATENT_WEIGHT",
     "HYBRID_SUPPORT_WEIGHT",
+    "INPUT_K",
+    "MAX_INPUT_REFERENCE_CELLS",
     "SCORES",
     "LatentReference",
     "anomaly_scores",
@@ -41,6 +45,7 @@ __all__ = [
     "elbo_objective",
     "fit_latent_reference",
     "fixed_draws",
+    "input_knn_distance",
     "latent_knn_distance",
     "log_likelihood",
     "out_of_support",
@@ -77,8 +82,26 @@ MAX_REFERENCE_CODES = 4096
 #: scales are measured on the reference rows themselves (each skipping its own code).
 _MIN_HELD_OUT_ROWS = 100
 
+#: The ``"ensemble"`` score: the reconstruction error, plus
+#: :data:`ENSEMBLE_LATENT_WEIGHT` times the latent k-NN distance, plus
+#: :data:`ENSEMBLE_INPUT_WEIGHT` times the distance to the :data:`INPUT_K`-th
+#: nearest training row in the scaled input space, each on its training rows'
+#: median and IQR, plus :data:`HYBRID_SUPPORT_WEIGHT` per out-of-support cell.
+#: Chosen, with the AutoencoderDetector, on the quick suite among 278 declared
+#: candidates (best mean rank there), then measured on the held-out and
+#: embeddings suites (``benchmarks/results/defaults.md``).
+ENSEMBLE_LATENT_WEIGHT = 2.0
+ENSEMBLE_INPUT_WEIGHT = 2.0
+INPUT_K = 1
+#: The input k-NN term keeps at most this many cells of scaled training rows
+#: (:data:`MAX_REFERENCE_CODES` rows up to 512 features, fewer beyond: at most
+#: 8 MiB in a model file, where they are stored in float32).
+MAX_INPUT_REFERENCE_CELLS = 2**21
+#: The input term's scale is measured on at most this many held-out rows.
+_MAX_INPUT_SCALE_ROWS = 8192
+
 #: Scores of every detector (``score_type``).
-AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn")
+AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn", "ensemble")
 #: Scores of the variational detectors: the above plus the likelihood-based ones.
 SCORES = (*AUTOENCODER_SCORES, "elbo", "iw_nll", "kl", "recon_prob")
 
@@ -106,6 +129,16 @@ class LatentReference:
     #: What ``"hybrid"`` adds per out-of-support cell; 0.0 in model files written
     #: before :data:`HYBRID_SUPPORT_WEIGHT` existed, so their scores do not change.
     support_weight: float = 0.0
+    #: Scaled training rows the ``"ensemble"`` score's input k-NN term searches
+    #: (at most :data:`MAX_INPUT_REFERENCE_CELLS` cells); None in model files
+    #: written before the term existed, which cannot score ``"ensemble"``.
+    input_rows: Tensor | None = None
+    input_k: int = INPUT_K
+    input_center: float = 0.0
+    input_scale: float = 1.0
+    #: Weights of the latent and input k-NN terms in ``"ensemble"``.
+    ensemble_latent_weight: float = ENSEMBLE_LATENT_WEIGHT
+    input_weight: float = ENSEMBLE_INPUT_WEIGHT
 
 
 def conditions_of(c: Tensor | TableBatch | None) -> Tensor | None:
@@ -209,6 +242,11 @@ def anomaly_scores(
       :func:`robust_standardize` — a row is anomalous when the model cannot rebuild
       it *or* when it encodes far from every training row — plus
       :data:`HYBRID_SUPPORT_WEIGHT` per :func:`out_of_support` cell.
+    - ``"ensemble"``: the hybrid score with :data:`ENSEMBLE_LATENT_WEIGHT` on
+      its latent term, plus :data:`ENSEMBLE_INPUT_WEIGHT` times the standardised
+      distance from the scaled row to its :data:`INPUT_K`-th nearest training
+      row (:func:`input_knn_distance`): the input space's k-NN, which holds up
+      where the training rows are few for their width.
     - ``"latent_knn"``: :func:`latent_knn_distance` of the posterior mean.
     - ``"reconstruction"``: mean squared error of the decoded posterior mean,
       :math:`\frac1d\lVert x - g(\mu(x))\rVert^2`.
@@ -233,9 +271,14 @@ def anomaly_scores(
     if kind == "reconstruction":
         return reconstruction_errors(net, x, c).mean(-1)
     mu, logvar = net.encode(x, cond)
-    if kind in ("latent_knn", "hybrid"):
+    if kind in ("latent_knn", "hybrid", "ensemble"):
         if reference is None:
             raise ValueError(f"score {kind!r} needs the training rows' latent codes")
+        if kind == "ensemble" and reference.input_rows is None:
+            raise ValueError(
+                "score 'ensemble' needs the scaled training rows, which models "
+                "fitted before anomvae stored them do not have; refit the model"
+            )
         knn = latent_knn_distance(mu, reference.codes, reference.k)
         if kind == "latent_knn":
             return knn
@@ -246,11 +289,22 @@ def anomaly_scores(
         else:
             recon = table_surprise(net, x_hat, table).mean(-1)
             off = unexpected_cells(table)
+        latent_weight = (
+            reference.ensemble_latent_weight
+            if kind == "ensemble"
+            else reference.latent_weight
+        )
         score = robust_standardize(
             recon, reference.recon_center, reference.recon_scale
-        ) + reference.latent_weight * robust_standardize(
+        ) + latent_weight * robust_standardize(
             knn, reference.knn_center, reference.knn_scale
         )
+        if kind == "ensemble":
+            score = score + reference.input_weight * robust_standardize(
+                input_knn_distance(x, reference),
+                reference.input_center,
+                reference.input_scale,
+            )
         if off is None or not reference.support_weight:
             return score
         return score + reference.support_weight * off.sum(-1).to(score.dtype)
@@ -318,7 +372,8 @@ def fit_latent_reference(
     elif c is not None:
         c = c.to(x.dtype)
     n = x.shape[0]
-    picks = np.sort(rng.permutation(n)[:MAX_REFERENCE_CODES])
+    order = rng.permutation(n)
+    picks = np.sort(order[:MAX_REFERENCE_CODES])
     parts = []
     cond = conditions_of(c)
     for s in range(0, n, batch_rows):
@@ -333,6 +388,7 @@ def fit_latent_reference(
         codes[rows], reference, LATENT_K, exclude_self=not held_out
     )
     recon = reconstruction_errors(net, x[rows], None if c is None else c[rows]).mean(-1)
+    input_rows, input_center, input_scale = _fit_input_reference(x, order)
     return LatentReference(
         reference,
         LATENT_K,
@@ -342,7 +398,40 @@ def fit_latent_reference(
         support_columns=torch.as_tensor(support[0], dtype=torch.int64),
         support_values=torch.as_tensor(support[1], dtype=torch.float64),
         support_weight=HYBRID_SUPPORT_WEIGHT,
+        input_rows=input_rows,
+        input_center=input_center,
+        input_scale=input_scale,
     )
+
+
+def _fit_input_reference(x: Tensor, order: np.ndarray) -> tuple[Tensor, float, float]:
+    """The ``"ensemble"`` score's input k-NN reference: the first training rows
+    of the random ``order`` (those of the latent reference, fewer for wide data:
+    :data:`MAX_INPUT_REFERENCE_CELLS`), and the median and IQR of the term on
+    the other training rows (evenly spaced, at most :data:`_MAX_INPUT_SCALE_ROWS`)
+    when there are enough of them, else on the reference rows, each skipping
+    itself."""
+    n, d = x.shape
+    size = max(1, min(MAX_REFERENCE_CODES, MAX_INPUT_REFERENCE_CELLS // max(d, 1)))
+    own = np.sort(order[:size])
+    rows = x[torch.as_tensor(own, device=x.device)]
+    rest = np.setdiff1d(np.arange(n), own)
+    held_out = len(rest) >= _MIN_HELD_OUT_ROWS
+    if held_out and len(rest) > _MAX_INPUT_SCALE_ROWS:
+        rest = rest[np.linspace(0, len(rest) - 1, _MAX_INPUT_SCALE_ROWS).astype(int)]
+    scored = x[torch.as_tensor(rest if held_out else own, device=x.device)]
+    dist = latent_knn_distance(scored, rows, INPUT_K, exclude_self=not held_out)
+    return rows, *_median_iqr(dist.cpu().numpy())
+
+
+def input_knn_distance(x: Tensor, reference: LatentReference) -> Tensor:
+    r"""Distance from each scaled row to its ``reference.input_k``-th nearest
+    training row, :math:`\lVert x - x_{(k)}\rVert_2` in the scaler's units
+    (:func:`latent_knn_distance` in the input space)."""
+    rows = reference.input_rows
+    assert rows is not None, "the reference holds the scaled training rows"
+    rows = rows.to(device=x.device, dtype=x.dtype)
+    return latent_knn_distance(x, rows, reference.input_k)
 
 
 def out_of_support(x: Tensor, reference: LatentReference) -> Tensor | None:
