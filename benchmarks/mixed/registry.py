@@ -182,7 +182,7 @@ MIXED_REGISTRY: dict[str, MixedDetector] = {
     # the numeric transform of heavy tails, measured: none and log1p everywhere
     # against the default "auto"
     **{
-        f"vae[native,transform={t}]": MixedDetector(
+        f"vae[native-{t}]": MixedDetector(
             _native_vae_transform(t),
             "frame",
             f'anomvae `VAEDetector(numeric_transform="{t}")`',
