@@ -28,9 +28,15 @@ _KNN_BLOCK_ELEMENTS = 262_144
 _KNN_MARGIN = 1
 #: Groups the reference codes are split into for the k-NN search: the row's
 #: nearest candidates are looked for only in the groups with the nearest minima.
-#: 32, because torch's ``topk`` over at most 32 values per row takes a path several
-#: times faster than over 64.
+#: 32 for up to 1,024 codes (torch's ``topk`` over at most 32 values per row takes
+#: a path several times faster than over 64), 64 beyond (the chosen groups' members
+#: are then fewer to rank).
 _KNN_GROUPS = 32
+_KNN_GROUPS_LARGE = 64
+_KNN_LARGE = 1024
+#: Rows of a block are at least this many (the per-call cost of each operation
+#: is then spread over enough rows).
+_KNN_MIN_BLOCK_ROWS = 128
 #: Iterations and largest number of codes of the k-means of
 #: :func:`reference_centroids` (larger training sets are subsampled first).
 _KMEANS_MAX_ITER = 100
@@ -76,10 +82,12 @@ def latent_knn_distance(
         return codes[:, 0]
     # Blocks of ~1 MB of distances stay in cache: several times faster than one
     # large matrix, and memory no longer grows with the batch.
-    rows = max(1, _KNN_BLOCK_ELEMENTS // max(reference.shape[0], 1))
+    n = reference.shape[0]
+    rows = max(_KNN_MIN_BLOCK_ROWS, _KNN_BLOCK_ELEMENTS // max(n, 1))
     search = _KnnSearch(
         reference,
-        min(k_eff + _KNN_MARGIN, reference.shape[0]),
+        min(k_eff + _KNN_MARGIN, n),
+        groups=_KNN_GROUPS if n <= _KNN_LARGE else _KNN_GROUPS_LARGE,
         block_rows=min(rows, len(codes)),
     )
     return torch.cat(
@@ -154,8 +162,10 @@ def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> 
     """k-th nearest distance for one block of codes: rank, then measure exactly
     (the expanded form of the ranking cancels badly for near neighbours)."""
     index = search.rank(block)
-    found = (block.unsqueeze(1) - reference[index]).square().sum(-1)
-    kth = torch.topk(found, k, dim=1, largest=False).values[:, -1]
+    found_codes = reference.index_select(0, index.flatten()).view(*index.shape, -1)
+    found = (block.unsqueeze(1) - found_codes).square().sum(-1)
+    # The nearest (k = 1, as against centroids) needs no ranking.
+    kth = found.amin(1) if k == 1 else found.topk(k, dim=1, largest=False).values[:, -1]
     return kth.clamp(min=0.0).sqrt()
 
 
