@@ -113,12 +113,20 @@ precision : {"auto", "float32", "bfloat16"}, default="auto"
     terms and loss reductions are computed in float32. Scoring never autocasts:
     float64 on the CPU, float32 on CUDA. ``training_precision_`` records what was
     used.
+n_jobs : int or None, default=None
+    torch threads of ``fit`` and of the scoring methods, as scikit-learn reads
+    ``n_jobs``: None is 1 (see Notes of the user guide's performance section: the
+    networks are small, and on a busy machine more threads made fits many times
+    slower), -1 every available core, -2 all but one. Results do not depend on it
+    beyond float rounding. ``anomvae fit --threads`` sets it; ``anomvae score``
+    runs its own scoring threads.
 verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
     The anomaly score. "reconstruction": mean squared reconstruction error (on the
     scaled data). "latent_knn": distance from the row's latent code to its 3rd
-    nearest training code (up to 4,096 kept). "hybrid": both, each standardised by the
+    nearest training code; above 512 training rows, to the nearest of 512 k-means
+    centroids of the training codes. "hybrid": both, each standardised by the
     median and interquartile range of the training rows' scores, the latent one
     weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added, plus 3
     (:data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT`) per cell holding another value

@@ -196,3 +196,26 @@ def test_scores_do_not_depend_on_the_scoring_batch(cls, monkeypatch):
             np.testing.assert_allclose(
                 scores[rows], scores[8192], rtol=1e-12, atol=1e-12
             )
+
+
+def test_n_jobs_sets_torch_threads_for_fit_and_scoring(monkeypatch):
+    from anomvae import runtime
+
+    seen = []
+    real = runtime.torch_threads
+
+    def spy(threads):
+        seen.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr("anomvae.base.torch_threads", spy)
+    X = np.random.default_rng(5).normal(size=(200, 4))
+    det = AutoencoderDetector(max_steps=5, random_state=0).fit(X)
+    assert seen == [1, 1]  # fit (its offset_ scored inside), then offset_ scoring
+    seen.clear()
+    det.set_params(n_jobs=-1).anomaly_score(X)
+    assert seen == [runtime.available_cores()]
+    with pytest.raises(ValueError, match="n_jobs"):
+        AutoencoderDetector(n_jobs=0).fit(X)
+    assert runtime.resolve_n_jobs(None) == runtime.DEFAULT_THREADS == 1
+    assert runtime.resolve_n_jobs(-2) == max(1, runtime.available_cores() - 1)
