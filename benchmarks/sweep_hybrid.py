@@ -11,10 +11,13 @@ seeds) is written to ``OUT/hybrid_sweep.md`` and the raw rows to
 Run ``python -m benchmarks.sweep_hybrid [--suite heldout] [--out benchmarks/results]``
 (about 10 minutes on 2 cores with ``--threads 1``).
 
-With ``--reference-sizes`` it instead keeps k and the weight at their defaults and
-varies how many training codes the k-NN term searches (``REFERENCE_SIZES``; the
-search's cost grows with it), writing ``OUT/hybrid_reference_sweep.{md,csv}``
-(about 4 minutes).
+With ``--reference-sizes`` it instead keeps the weight at its default and varies
+the reference codes the k-NN term searches (the search's cost grows with their
+number): ``REFERENCE_SIZES`` codes chosen two ways, the library's (every training
+code up to that many, k = 3; beyond, that many k-means centroids of the codes,
+nearest one) and the former random subset of training codes (k = 3, scales
+measured on the rows left out), writing ``OUT/hybrid_reference_sweep.{md,csv}``
+(about 10 minutes).
 
 With ``--support-weights`` it varies what the hybrid score adds per out-of-support
 cell (``SUPPORT_WEIGHTS``; 0 is the score without that term), one fit per dataset
@@ -86,19 +89,60 @@ def sweep(
     return pd.DataFrame(rows)
 
 
+def _fit_rng(seed: int) -> Any:
+    """The random state ``fit`` hands the latent reference for ``random_state=
+    seed`` (after drawing the training and scoring seeds), so that a rebuilt
+    reference is the one a fit with that reference would have built."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    rng.randint(np.iinfo(np.int32).max, size=2)
+    return rng
+
+
+def _random_reference(det: Any, x: Any, c: Any, size: int, seed: int) -> Any:
+    """The latent reference anomvae used before k-means centroids: up to ``size``
+    random training codes (k = 3), the scales measured on the training rows left
+    out when there are at least 100, else on every row skipping its own code."""
+    import numpy as np
+    import torch
+
+    from anomvae import scoring
+
+    net = det.network_
+    with torch.no_grad():
+        codes = net.encode(x, None if c is None else scoring.conditions_of(c))[0]
+        n = len(codes)
+        picks = np.sort(_fit_rng(seed).permutation(n)[:size])
+        rest = np.setdiff1d(np.arange(n), picks)
+        held_out = len(rest) >= 100
+        rows = torch.as_tensor(rest if held_out else np.arange(n))
+        reference = codes[torch.as_tensor(picks)]
+        knn = scoring.latent_knn_distance(
+            codes[rows], reference, scoring.LATENT_K, exclude_self=not held_out
+        )
+    center, scale = scoring._median_iqr(knn.numpy())
+    return dataclasses.replace(
+        det.latent_reference_,
+        codes=reference,
+        k=scoring.LATENT_K,
+        knn_center=center,
+        knn_scale=scale,
+    )
+
+
 def sweep_reference(
     data_dir: Path,
     seeds: int = 3,
     sizes: tuple[int, ...] = REFERENCE_SIZES,
     suite: str = "quick",
 ) -> pd.DataFrame:
-    """One row per dataset, seed and reference size with the test AUROC of the
-    default hybrid score when the k-NN term searches that many training codes
-    (one fit per dataset and seed; only the reference set is rebuilt)."""
-    import numpy as np
+    """One row per dataset, seed, reference method and size with the test AUROC
+    of the default hybrid score (one fit per dataset and seed; only the reference
+    set and its k-NN scale are rebuilt)."""
+    import torch
 
-    import anomvae.base
-    from anomvae import VAEDetector
+    from anomvae import VAEDetector, scoring
 
     rows = []
     for dataset, seed, split in quick_splits(data_dir, seeds, suite):
@@ -108,18 +152,27 @@ def sweep_reference(
         assert fitted.support_columns is not None
         assert fitted.support_values is not None
         support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
-        for size in sizes:
-            rng = np.random.RandomState(seed)
-            with mock.patch.object(anomvae.base, "_MAX_REFERENCE_CODES", size):
-                det.latent_reference_ = det._fit_latent_reference(
-                    x, c, rng, support=support
-                )
-            auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
-            rows.append(
-                {"dataset": dataset.name, "seed": seed,
-                 "codes": len(det.latent_reference_.codes),
-                 "reference_size": size, "auroc": auroc}
-            )  # fmt: skip
+        for method in ("kmeans", "random"):
+            for size in sizes:
+                if method == "random":
+                    det.latent_reference_ = _random_reference(det, x, c, size, seed)
+                else:
+                    with (
+                        mock.patch.object(scoring, "MAX_REFERENCE_CODES", size),
+                        torch.no_grad(),
+                    ):
+                        det.latent_reference_ = scoring.fit_latent_reference(
+                            det.network_, x, c, _fit_rng(seed),
+                            support=support, batch_rows=8192,
+                        )  # fmt: skip
+                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                rows.append(
+                    {"dataset": dataset.name, "seed": seed, "method": method,
+                     "codes": len(det.latent_reference_.codes),
+                     "k": det.latent_reference_.k,
+                     "reference_size": size, "auroc": auroc}
+                )  # fmt: skip
+        det.latent_reference_ = fitted
         print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
 
@@ -173,14 +226,29 @@ def support_table(results: pd.DataFrame, suite: str = "quick") -> str:
 
 
 def reference_table(results: pd.DataFrame, suite: str = "quick") -> str:
-    """Markdown: mean AUROC by the largest number of reference codes."""
-    return sweeps.caption(
-        results,
-        "the default `VAEDetector` (k = 3, weight 2)",
-        "by the number of training codes its latent k-NN term searches (sets with "
-        "fewer training rows keep them all)",
-        suite,
-    ) + sweeps.one_way_table(results, "reference_size", "reference codes (at most)")
+    """Markdown: mean AUROC by the largest number of reference codes (down) and
+    how they are chosen (across)."""
+    per_dataset = results.groupby(["reference_size", "method", "dataset"]).auroc.mean()
+    means = per_dataset.groupby(["reference_size", "method"]).mean().unstack("method")
+    means = means.sort_index(ascending=False)
+    lines = [
+        "| reference codes (at most) | k-means centroids, nearest (training codes, "
+        "k = 3, up to that many rows) | random training codes, k = 3 |",
+        "|---:|---:|---:|",
+    ]
+    for size, row in means.iterrows():
+        lines.append(f"| {size:,} | {row['kmeans']:.4f} | {row['random']:.4f} |")
+    return (
+        sweeps.caption(
+            results,
+            "the default `VAEDetector` (weight 2)",
+            "by how many reference codes its latent k-NN term searches and how "
+            "they are chosen (sets with fewer training rows keep them all, k = 3)",
+            suite,
+        )
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def table(results: pd.DataFrame, suite: str = "quick") -> str:
