@@ -19,6 +19,11 @@ nearest one) and the former random subset of training codes (k = 3, scales
 measured on the rows left out), writing ``OUT/hybrid_reference_sweep.{md,csv}``
 (about 10 minutes).
 
+With ``--check-default`` it fits the library's default ``VAEDetector`` as it is
+and compares its mean AUROC with the committed benchmark results of the suite
+(``results.csv`` in ``--out``), per dataset, writing ``OUT/default_check.{md,csv}``:
+the check that a change of the default score's arithmetic kept its detection.
+
 With ``--support-weights`` it varies what the hybrid score adds per out-of-support
 cell (``SUPPORT_WEIGHTS``; 0 is the score without that term), one fit per dataset
 and seed, writing ``OUT/support_sweep.{md,csv}`` (about 3 minutes).
@@ -43,6 +48,7 @@ __all__ = [
     "REFERENCE_SIZES",
     "SUPPORT_WEIGHTS",
     "WEIGHTS",
+    "check_default",
     "main",
     "sweep",
     "sweep_reference",
@@ -177,6 +183,47 @@ def sweep_reference(
     return pd.DataFrame(rows)
 
 
+def check_default(data_dir: Path, seeds: int = 3, suite: str = "quick") -> pd.DataFrame:
+    """One row per dataset and seed with the test AUROC of ``VAEDetector()``."""
+    from anomvae import VAEDetector
+
+    rows = []
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
+        det = VAEDetector(random_state=seed).fit(split.X_train)
+        auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+        rows.append({"dataset": dataset.name, "seed": seed, "auroc": auroc})
+        print(f"{dataset.name} seed {seed}: {auroc:.4f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def check_table(results: pd.DataFrame, committed: Path, suite: str = "quick") -> str:
+    """Markdown: per dataset and on average, the default's AUROC now and in the
+    committed results (detector ``vae``)."""
+    old = pd.read_csv(committed)
+    old = old[old.detector == "vae"].groupby("dataset").auroc.mean()
+    now = results.groupby("dataset").auroc.mean()
+    lines = ["| dataset | committed | now | change |", "|---|---:|---:|---:|"]
+    for name, value in now.items():
+        lines.append(
+            f"| {name} | {old[name]:.4f} | {value:.4f} | {value - old[name]:+.4f} |"
+        )
+    mean_old, mean_now = old[now.index].mean(), now.mean()
+    lines.append(
+        f"| **mean** | **{mean_old:.4f}** | **{mean_now:.4f}** | "
+        f"**{mean_now - mean_old:+.4f}** |"
+    )
+    return (
+        sweeps.caption(
+            results,
+            "the default `VAEDetector`",
+            f"now and in the committed `{committed}` (detector `vae`)",
+            suite,
+        )
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def sweep_support(
     data_dir: Path,
     seeds: int = 3,
@@ -281,12 +328,21 @@ def main(argv: list[str] | None = None) -> None:
         help="sweep the number of reference codes instead of k and the weight",
     )
     parser.add_argument(
+        "--check-default",
+        action="store_true",
+        help="compare the default detector with the committed results instead",
+    )
+    parser.add_argument(
         "--support-weights",
         action="store_true",
         help="sweep the out-of-support weight instead of k and the weight",
     )
     args = sweeps.parse_args(parser, argv)
-    if args.support_weights:
+    if args.check_default:
+        results = check_default(args.data, args.seeds, suite=args.suite)
+        name = "default_check"
+        text = check_table(results, args.out / "results.csv", args.suite)
+    elif args.support_weights:
         results = sweep_support(args.data, args.seeds, suite=args.suite)
         name, text = "support_sweep", support_table(results, args.suite)
     elif args.reference_sizes:
@@ -295,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         results = sweep(args.data, args.seeds, suite=args.suite)
         name, text = "hybrid_sweep", table(results, args.suite)
-    sweeps.write(args.out, name, "Hybrid score sweep", results, text)
+    title = "Default detector check" if args.check_default else "Hybrid score sweep"
+    sweeps.write(args.out, name, title, results, text)
 
 
 if __name__ == "__main__":
