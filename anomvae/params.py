@@ -115,11 +115,11 @@ precision : {"auto", "float32", "bfloat16"}, default="auto"
     used.
 n_jobs : int or None, default=None
     torch threads of ``fit`` and of the scoring methods, as scikit-learn reads
-    ``n_jobs``: None is 1 (see Notes of the user guide's performance section: the
-    networks are small, and on a busy machine more threads made fits many times
-    slower), -1 every available core, -2 all but one. Results do not depend on it
-    beyond float rounding. ``anomvae fit --threads`` sets it; ``anomvae score``
-    runs its own scoring threads.
+    ``n_jobs``: None is 1 (the networks are small, and beside a busy process more
+    threads made fits many times slower: ``benchmarks/results/threads.md``), -1
+    every available core, -2 all but one. Results do not depend on it beyond
+    float rounding. ``anomvae fit --threads`` sets it; ``anomvae score`` runs its
+    own scoring threads.
 verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
