@@ -1,7 +1,5 @@
 """The latent k-NN search of the latent and hybrid scores: the distance from each
-latent code to its k-th nearest reference code, exact to float64 rounding; and
-the reference codes themselves when the training set is large
-(:func:`reference_centroids`, the k-means centroids of its codes).
+latent code to its k-th nearest reference code, exact to float64 rounding.
 
 The reference codes are ranked in float32 by one fused matrix product per block of
 rows, within groups of codes whose minima bound their members, and the candidates
@@ -11,13 +9,11 @@ found are then measured exactly; see :func:`latent_knn_distance`.
 from __future__ import annotations
 
 import sys
-import warnings
 
-import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["latent_knn_distance", "reference_centroids"]
+__all__ = ["latent_knn_distance"]
 
 #: Float32 distances computed at once by :func:`latent_knn_distance` (a block of
 #: 1 MB: 512 rows against 512 reference codes), written into one buffer reused by
@@ -37,10 +33,6 @@ _KNN_LARGE = 1024
 #: Rows of a block are at least this many (the per-call cost of each operation
 #: is then spread over enough rows).
 _KNN_MIN_BLOCK_ROWS = 128
-#: Iterations and largest number of codes of the k-means of
-#: :func:`reference_centroids` (larger training sets are subsampled first).
-_KMEANS_MAX_ITER = 100
-_KMEANS_MAX_ROWS = 65_536
 
 
 def _tracing() -> bool:
@@ -60,7 +52,7 @@ def latent_knn_distance(
     .. math:: d_k(z) = \lVert z - r_{(k)}(z) \rVert_2
 
     where :math:`r_{(k)}(z)` is the k-th closest of the reference codes (latent
-    means of training rows, or their k-means centroids). A density measure in the
+    means of training rows). A density measure in the
     latent space: codes far from every training code are anomalous even when the
     decoder reconstructs them well. With ``exclude_self`` the nearest reference
     (the row itself, at distance 0) is skipped; used for training rows that belong
@@ -164,41 +156,6 @@ def _knn_block(block: Tensor, reference: Tensor, search: _KnnSearch, k: int) -> 
     index = search.rank(block)
     found_codes = reference.index_select(0, index.flatten()).view(*index.shape, -1)
     found = (block.unsqueeze(1) - found_codes).square().sum(-1)
-    # The nearest (k = 1, as against centroids) needs no ranking.
+    # The nearest (k = 1) needs no ranking.
     kth = found.amin(1) if k == 1 else found.topk(k, dim=1, largest=False).values[:, -1]
     return kth.clamp(min=0.0).sqrt()
-
-
-def reference_centroids(codes: Tensor, n_centroids: int, seed: int) -> Tensor:
-    """The ``n_centroids`` k-means centroids of ``codes`` (Lloyd's algorithm,
-    k-means++ start from ``seed``, at most :data:`_KMEANS_MAX_ITER` iterations,
-    on at most :data:`_KMEANS_MAX_ROWS` codes drawn with ``seed``), in the codes'
-    dtype and device.
-
-    Fewer reference codes make the latent k-NN search cheaper; centroids of every
-    training code summarise the training distribution better than a random subset
-    of the same size (``benchmarks/results/hybrid_reference_sweep.md``). One
-    thread: scikit-learn's parallel Lloyd iterations add the threads' partial sums
-    in the order they finish, and a fit must be reproducible.
-    """
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    rng = np.random.RandomState(seed)
-    values = codes.detach().cpu().double().numpy()
-    if len(values) > _KMEANS_MAX_ROWS:
-        values = values[np.sort(rng.permutation(len(values))[:_KMEANS_MAX_ROWS])]
-    kmeans = KMeans(
-        n_centroids,
-        n_init=1,
-        max_iter=_KMEANS_MAX_ITER,
-        random_state=rng.randint(np.iinfo(np.int32).max),
-    )
-    with threadpool_limits(1), warnings.catch_warnings():
-        # Duplicated codes (duplicated rows) may leave fewer distinct centroids.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        kmeans.fit(values)
-    return torch.as_tensor(kmeans.cluster_centers_).to(
-        dtype=codes.dtype, device=codes.device
-    )

@@ -125,8 +125,7 @@ verbose : int, default=0
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
     The anomaly score. "reconstruction": mean squared reconstruction error (on the
     scaled data). "latent_knn": distance from the row's latent code to its 3rd
-    nearest training code; above 512 training rows, to the nearest of 512 k-means
-    centroids of the training codes. "hybrid": both, each standardised by the
+    nearest training code (up to 4,096 kept). "hybrid": both, each standardised by the
     median and interquartile range of the training rows' scores, the latent one
     weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added, plus 3
     (:data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT`) per cell holding another value

@@ -26,12 +26,11 @@ from anomvae.losses import (
     squared_error,
 )
 from anomvae.models import AutoencoderNet
-from anomvae.neighbors import latent_knn_distance, reference_centroids
+from anomvae.neighbors import latent_knn_distance
 from anomvae.tabular import TableBatch, cell_negative_log_likelihood
 
 __all__ = [
     "AUTOENCODER_SCORES",
-    "CENTROID_K",
     "HYBRID_LATENT_WEIGHT",
     "HYBRID_SUPPORT_WEIGHT",
     "SCORES",
@@ -70,19 +69,13 @@ HYBRID_LATENT_WEIGHT = 2.0
 #: against 0.856 without the term (``benchmarks/results/support_sweep.md``).
 HYBRID_SUPPORT_WEIGHT = 3.0
 
-#: How many reference codes the latent k-NN term searches: every training code
-#: when there are at most this many (each training row skipping its own code when
-#: the scales are measured), otherwise this many k-means centroids of the training
-#: codes (:func:`~anomvae.neighbors.reference_centroids`). The search's cost grows
-#: with it. Against 4,096 random training codes, 512 centroids moved mean AUROC by
-#: -0.0006 (quick suite) and -0.0013 (held-out) at an eighth of the cost; 1,024
-#: centroids by -0.0002 and -0.0052 (``benchmarks/results/hybrid_reference_sweep.md``).
-MAX_REFERENCE_CODES = 512
-#: k of the latent k-NN distance against training codes, and against centroids:
-#: a centroid already averages the codes around it, so the nearest one is the
-#: measure (k = 3 against centroids lost a point of AUROC).
+#: k of the latent k-NN distance, and how many training codes the reference keeps
+#: to compare against (a random subset beyond that: scoring cost stays bounded).
 LATENT_K = 3
-CENTROID_K = 1
+MAX_REFERENCE_CODES = 4096
+#: Below this many training rows outside the reference set, the training score
+#: scales are measured on the reference rows themselves (each skipping its own code).
+_MIN_HELD_OUT_ROWS = 100
 
 #: Scores of every detector (``score_type``).
 AUTOENCODER_SCORES = ("hybrid", "reconstruction", "latent_knn")
@@ -312,15 +305,15 @@ def fit_latent_reference(
     support: tuple[np.ndarray, np.ndarray],
     batch_rows: int,
 ) -> LatentReference:
-    """The :class:`LatentReference` of a trained network: the reference codes of
-    the latent scores (every training code, or :data:`MAX_REFERENCE_CODES` k-means
-    centroids of them when there are more, seeded from ``rng``), the training
-    rows' score scales for the hybrid score, and the ``support`` (constant
-    features' indices and scaled values) for its out-of-support term.
+    """The :class:`LatentReference` of a trained network: up to
+    :data:`MAX_REFERENCE_CODES` training codes for the latent scores, the
+    training rows' score scales for the hybrid score, and the ``support``
+    (constant features' indices and scaled values) for its out-of-support term.
 
-    Scales are measured on every training row; when the reference holds the
-    training codes themselves, each row skips its own code when finding its
-    neighbours. ``x`` is encoded ``batch_rows`` rows at a time.
+    Scales come from training rows that are *not* reference codes when there are
+    enough of them; otherwise every row is a reference and its own code is
+    skipped when finding its neighbours. ``x`` is encoded ``batch_rows`` rows at
+    a time.
     """
     x = x.to(next(net.parameters()).dtype)
     if isinstance(c, TableBatch):
@@ -328,24 +321,24 @@ def fit_latent_reference(
     elif c is not None:
         c = c.to(x.dtype)
     n = x.shape[0]
+    picks = np.sort(rng.permutation(n)[:MAX_REFERENCE_CODES])
     parts = []
     cond = conditions_of(c)
     for s in range(0, n, batch_rows):
         cb = None if cond is None else cond[s : s + batch_rows]
         parts.append(net.encode(x[s : s + batch_rows], cb)[0])
     codes = torch.cat(parts)
-    if n <= MAX_REFERENCE_CODES:
-        reference, k = codes, LATENT_K
-        knn = latent_knn_distance(codes, reference, k, exclude_self=True)
-    else:
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        reference = reference_centroids(codes, MAX_REFERENCE_CODES, seed)
-        k = CENTROID_K
-        knn = latent_knn_distance(codes, reference, k)
-    recon = reconstruction_errors(net, x, c).mean(-1)
+    reference = codes[torch.as_tensor(picks)]
+    rest = np.setdiff1d(np.arange(n), picks)
+    held_out = len(rest) >= _MIN_HELD_OUT_ROWS
+    rows = torch.as_tensor(rest if held_out else np.arange(n))
+    knn = latent_knn_distance(
+        codes[rows], reference, LATENT_K, exclude_self=not held_out
+    )
+    recon = reconstruction_errors(net, x[rows], None if c is None else c[rows]).mean(-1)
     return LatentReference(
         reference,
-        k,
+        LATENT_K,
         *_median_iqr(recon.cpu().numpy()),
         *_median_iqr(knn.cpu().numpy()),
         latent_weight=HYBRID_LATENT_WEIGHT,

@@ -13,11 +13,11 @@ Run ``python -m benchmarks.sweep_hybrid [--suite heldout] [--out benchmarks/resu
 
 With ``--reference-sizes`` it instead keeps the weight at its default and varies
 the reference codes the k-NN term searches (the search's cost grows with their
-number): ``REFERENCE_SIZES`` codes chosen two ways, the library's (every training
-code up to that many, k = 3; beyond, that many k-means centroids of the codes,
-nearest one) and the former random subset of training codes (k = 3, scales
-measured on the rows left out), writing ``OUT/hybrid_reference_sweep.{md,csv}``
-(about 10 minutes).
+number): ``REFERENCE_SIZES`` codes chosen two ways, the library's random subset of
+training codes (k = 3, scales measured on the rows left out) and k-means
+centroids of every training code, each repeated for up to k = 3 of its members
+(every training code up to that many rows; scales measured on every row), writing
+``OUT/hybrid_reference_sweep.{md,csv}`` (about 10 minutes).
 
 With ``--check-default`` it fits the library's default ``VAEDetector`` as it is
 and compares its mean AUROC with the committed benchmark results of the suite
@@ -107,33 +107,71 @@ def _fit_rng(seed: int) -> Any:
 
 
 def _random_reference(det: Any, x: Any, c: Any, size: int, seed: int) -> Any:
-    """The latent reference anomvae used before k-means centroids: up to ``size``
-    random training codes (k = 3), the scales measured on the training rows left
-    out when there are at least 100, else on every row skipping its own code."""
+    """The library's latent reference with at most ``size`` random training codes
+    (:func:`anomvae.scoring.fit_latent_reference`, drawn from ``seed``)."""
     import numpy as np
     import torch
 
     from anomvae import scoring
 
-    net = det.network_
+    fitted = det.latent_reference_
+    assert fitted.support_columns is not None
+    assert fitted.support_values is not None
+    support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
+    with (
+        mock.patch.object(scoring, "MAX_REFERENCE_CODES", size),
+        torch.no_grad(),
+    ):
+        return scoring.fit_latent_reference(
+            det.network_, x, c, np.random.RandomState(seed),
+            support=support, batch_rows=8192,
+        )  # fmt: skip
+
+
+def _kmeans_reference(det: Any, x: Any, c: Any, size: int, seed: int) -> Any:
+    """A latent reference of ``size`` k-means centroids of every training code,
+    each repeated for up to k = 3 of its members (every code when there are at
+    most ``size``), k = 3, the scales measured on every training row."""
+    import warnings
+
+    import numpy as np
+    import torch
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    from anomvae import scoring
+
+    net, k = det.network_, scoring.LATENT_K
     with torch.no_grad():
         codes = net.encode(x, None if c is None else scoring.conditions_of(c))[0]
-        n = len(codes)
-        picks = np.sort(_fit_rng(seed).permutation(n)[:size])
-        rest = np.setdiff1d(np.arange(n), picks)
-        held_out = len(rest) >= 100
-        rows = torch.as_tensor(rest if held_out else np.arange(n))
-        reference = codes[torch.as_tensor(picks)]
-        knn = scoring.latent_knn_distance(
-            codes[rows], reference, scoring.LATENT_K, exclude_self=not held_out
-        )
-    center, scale = scoring._median_iqr(knn.numpy())
+        if len(codes) <= size:
+            reference = codes
+            knn = scoring.latent_knn_distance(codes, codes, k, exclude_self=True)
+        else:
+            rng = np.random.RandomState(
+                int(_fit_rng(seed).randint(np.iinfo(np.int32).max))
+            )
+            kmeans = KMeans(
+                size, n_init=1, max_iter=100,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )  # fmt: skip
+            with threadpool_limits(1), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kmeans.fit(codes.numpy())
+            copies = np.minimum(np.bincount(kmeans.labels_, minlength=size), k)
+            reference = torch.as_tensor(
+                np.repeat(kmeans.cluster_centers_, copies, axis=0)
+            )
+            knn = scoring.latent_knn_distance(codes, reference, k)
+        recon = scoring.reconstruction_errors(net, x, c).mean(-1)
     return dataclasses.replace(
         det.latent_reference_,
         codes=reference,
-        k=scoring.LATENT_K,
-        knn_center=center,
-        knn_scale=scale,
+        k=k,
+        recon_center=scoring._median_iqr(recon.numpy())[0],
+        recon_scale=scoring._median_iqr(recon.numpy())[1],
+        knn_center=scoring._median_iqr(knn.numpy())[0],
+        knn_scale=scoring._median_iqr(knn.numpy())[1],
     )
 
 
@@ -145,32 +183,18 @@ def sweep_reference(
 ) -> pd.DataFrame:
     """One row per dataset, seed, reference method and size with the test AUROC
     of the default hybrid score (one fit per dataset and seed; only the reference
-    set and its k-NN scale are rebuilt)."""
-    import torch
-
-    from anomvae import VAEDetector, scoring
+    set and its scales are rebuilt)."""
+    from anomvae import VAEDetector
 
     rows = []
     for dataset, seed, split in quick_splits(data_dir, seeds, suite):
         det = VAEDetector(random_state=seed).fit(split.X_train)
         x, c = det._tensors(split.X_train)
         fitted = det.latent_reference_
-        assert fitted.support_columns is not None
-        assert fitted.support_values is not None
-        support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
         for method in ("kmeans", "random"):
+            build = _kmeans_reference if method == "kmeans" else _random_reference
             for size in sizes:
-                if method == "random":
-                    det.latent_reference_ = _random_reference(det, x, c, size, seed)
-                else:
-                    with (
-                        mock.patch.object(scoring, "MAX_REFERENCE_CODES", size),
-                        torch.no_grad(),
-                    ):
-                        det.latent_reference_ = scoring.fit_latent_reference(
-                            det.network_, x, c, _fit_rng(seed),
-                            support=support, batch_rows=8192,
-                        )  # fmt: skip
+                det.latent_reference_ = build(det, x, c, size, seed)
                 auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
                 rows.append(
                     {"dataset": dataset.name, "seed": seed, "method": method,
@@ -279,8 +303,8 @@ def reference_table(results: pd.DataFrame, suite: str = "quick") -> str:
     means = per_dataset.groupby(["reference_size", "method"]).mean().unstack("method")
     means = means.sort_index(ascending=False)
     lines = [
-        "| reference codes (at most) | k-means centroids, nearest (training codes, "
-        "k = 3, up to that many rows) | random training codes, k = 3 |",
+        "| reference codes (at most) | k-means centroids, each for up to 3 members "
+        "(k = 3) | random training codes, k = 3 (the library's) |",
         "|---:|---:|---:|",
     ]
     for size, row in means.iterrows():
