@@ -53,6 +53,7 @@ from anomvae.explain import explain_rows, impute_rows
 from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import SCALERS, Scaler
+from anomvae.runtime import resolve_n_jobs, torch_threads
 from anomvae.schema import TableSchema, as_frame, level_string
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
@@ -107,6 +108,7 @@ class BaseAutoencoderDetector(
     random_state: Any = None
     device: str = "auto"
     precision: str = "auto"
+    n_jobs: int | None = None
     verbose: int = 0
     score_type: str = "hybrid"
 
@@ -148,6 +150,11 @@ class BaseAutoencoderDetector(
         "random_state": ["random_state"],
         "device": [str],
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
         "verbose": ["verbose"],
         "score_type": [StrOptions(set(AUTOENCODER_SCORES))],
     }
@@ -314,6 +321,11 @@ class BaseAutoencoderDetector(
             The fitted detector.
         """
         self._validate_params()
+        with torch_threads(resolve_n_jobs(self.n_jobs)):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> BaseAutoencoderDetector:
+        """:meth:`fit`, once the parameters are valid, on ``n_jobs`` threads."""
         features, conditions = self._validate_input(X, reset=True)
         image_shape = self._image_shape()
         if isinstance(features, pd.DataFrame):
@@ -508,7 +520,8 @@ class BaseAutoencoderDetector(
         net = self.network_
         net.train(False)
         param = next(net.parameters())
-        return run_batched(fn, x, c, param, self._scoring_rows(param.device))
+        with torch_threads(resolve_n_jobs(self.n_jobs)):
+            return run_batched(fn, x, c, param, self._scoring_rows(param.device))
 
     def anomaly_score(self, X: Any) -> np.ndarray:
         """Raw anomaly score per row: higher = more anomalous.

@@ -37,8 +37,10 @@ import importlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+import warnings
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,7 @@ __all__ = [
     "ScoreStats",
     "feed_monitor",
     "get_engine",
+    "in_precision",
     "run_monitor",
     "score_local",
 ]
@@ -102,7 +105,11 @@ class ScoreJob:
     explain: int = 0
     batch_rows: int = DEFAULT_BATCH_ROWS
     block_size: int = DEFAULT_BLOCK_SIZE
-    threads: int | None = None  # torch threads; None: default_score_threads()
+    threads: int | None = None  # scoring threads; None: default_score_threads()
+    #: "float64" (the library's scores) or "float32": the network and reference
+    #: codes cast to float32 for speed; scores then differ by ~1e-7 relative and
+    #: may depend on the batch at that level (see :func:`in_precision`).
+    precision: str = "float64"
     key: bytes | None = None  # the model file's signing key, if any
     engine_options: dict[str, Any] = field(default_factory=dict)
     report: bool = False  # feed a RunMonitor, returned in ScoreStats.monitor
@@ -341,8 +348,31 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
         else None
     )
     threads = default_score_threads() if job.threads is None else job.threads
+    workers = _score_workers(model, threads)
+    model = in_precision(model, job.precision)
+
+    def score_one(batch: Batch) -> tuple[pa.Table, pa.Table] | None:
+        if not len(batch):
+            return None
+        scored = score_rows(
+            model,
+            batch.features,
+            others=batch.passthrough if others else None,
+            threshold=job.threshold,
+            explain=job.explain,
+        )
+        return scored, _assemble(job, batch, out_passthrough, scored)
+
     with ExitStack() as stack:
-        stack.enter_context(torch_threads(threads))
+        # Several batches at once: one torch thread each (no OpenMP team whose
+        # spinning threads compete with the reader); one batch: all threads on it.
+        per_batch = 1 if workers > 1 else threads
+        stack.enter_context(torch_threads(per_batch))
+        _use_threads(model, per_batch, stack)
+        # Scoring threads share the warning filters: batch.score_batch's own
+        # catch_warnings would race; one filter for the whole run instead.
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="X does not have valid feature")
         writer = stack.enter_context(
             WriteBehind(TableWriter(job.output, sep=job.output_sep))
         )
@@ -385,7 +415,10 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
         total = reader.size_bytes if by_bytes else reader.num_rows
         progress = stack.enter_context(reporter.progress(total))
         last_log = time.monotonic()
-        for batch in batches:
+        scored_batches = stack.enter_context(
+            closing(_scored(batches, score_one, workers))
+        )
+        for batch, result in scored_batches:
             if batch.rejects.num_rows:
                 if stats.first_reject is None:
                     row = batch.rejects.slice(0, 1).to_pylist()[0]
@@ -400,15 +433,8 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
                 if rejects is not None:
                     rejects.write(batch.rejects)
             scores = flags = None
-            if len(batch):
-                scored = score_rows(
-                    model,
-                    batch.features,
-                    others=batch.passthrough if others else None,
-                    threshold=job.threshold,
-                    explain=job.explain,
-                )
-                table = _assemble(job, batch, out_passthrough, scored)
+            if result is not None:
+                scored, table = result
                 if spill is None:
                     writer.write(table)
                     stats.anomalies += pc.sum(scored.column(IS_ANOMALY)).as_py() or 0
@@ -448,6 +474,112 @@ def score_local(job: ScoreJob, model: Any, reporter: Reporter) -> ScoreStats:
         stats.rows_read = reader.rows_read
     stats.monitor = monitor
     return stats
+
+
+def in_precision(model: Any, precision: str) -> Any:
+    """``model`` scoring in ``precision``: itself for "float64" (or a model on a
+    GPU, which scores in float32 already); for "float32" a copy whose network and
+    latent reference codes are float32 (the scaler and the scales stay float64).
+
+    The float32 path is opt-in (``anomvae score --precision float32``): it breaks
+    two promises of the default. Scores move by about 1e-7 relative
+    (``benchmarks/results/bench_cli.md`` measures it), and float32 matrix kernels
+    round differently with the batch size, so a row's score may differ at that
+    level between batches; the same file scored twice still gives the same
+    output.
+    """
+    import copy
+    import dataclasses
+
+    import torch
+
+    if precision == "float64":
+        return model
+    if precision != "float32":
+        raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}")
+    calibrated = hasattr(model, "detector_")
+    detector = model.detector_ if calibrated else model
+    if next(detector.network_.parameters()).device.type != "cpu":
+        return model
+    fast = copy.copy(detector)
+    fast.network_ = copy.deepcopy(detector.network_).to(torch.float32)
+    ref = getattr(detector, "latent_reference_", None)
+    if ref is not None:
+        fast.latent_reference_ = dataclasses.replace(
+            ref, codes=ref.codes.to(torch.float32)
+        )
+    if not calibrated:
+        return fast
+    wrapper = copy.copy(model)
+    wrapper.detector_ = fast
+    return wrapper
+
+
+def _score_workers(model: Any, threads: int) -> int:
+    """How many batches ``score_local`` scores at once: ``threads`` for a model on
+    the CPU (one torch thread each), 1 on a GPU (its ``threads`` then go to the
+    one batch)."""
+    detector = getattr(model, "detector_", model)
+    network = getattr(detector, "network_", None)
+    if network is not None and next(network.parameters()).device.type != "cpu":
+        return 1
+    return max(1, threads)
+
+
+def _use_threads(model: Any, threads: int, stack: ExitStack) -> None:
+    """Score with ``threads`` torch threads per batch, whatever ``n_jobs`` the
+    model was saved with (restored when ``stack`` closes)."""
+    detector = getattr(model, "detector_", model)
+    if hasattr(detector, "n_jobs"):
+        stack.callback(setattr, detector, "n_jobs", detector.n_jobs)
+        detector.n_jobs = threads
+
+
+def _one_torch_thread() -> None:
+    """Initialise a scoring thread: torch's thread count is per thread (OpenMP)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _scored(
+    batches: Iterable[Batch], score: Callable[[Batch], Any], workers: int
+) -> Generator[tuple[Batch, Any], None, None]:
+    """``(batch, score(batch))`` in input order. With ``workers`` > 1 that many
+    batches are scored at once in threads (torch releases the GIL), one more waits
+    queued, and the results still come back in order: a row's score depends on
+    the row alone, so the output is the same as scoring one batch at a time.
+    Waits use timeouts so that signal handlers keep running in this thread."""
+    if workers <= 1:
+        for batch in batches:
+            yield batch, score(batch)
+        return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def result(future: Future[Any]) -> Any:
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except TimeoutError:
+                continue
+
+    pending: deque[tuple[Batch, Future[Any]]] = deque()
+    pool = ThreadPoolExecutor(
+        workers, thread_name_prefix="anomvae-score", initializer=_one_torch_thread
+    )
+    try:
+        for batch in batches:
+            pending.append((batch, pool.submit(score, batch)))
+            if len(pending) > workers:
+                done, future = pending.popleft()
+                yield done, result(future)
+        while pending:
+            done, future = pending.popleft()
+            yield done, result(future)
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 def _empty_output(

@@ -115,6 +115,13 @@ precision : {"auto", "float32", "bfloat16"}, default="auto"
     terms and loss reductions are computed in float32. Scoring never autocasts:
     float64 on the CPU, float32 on CUDA. ``training_precision_`` records what was
     used.
+n_jobs : int or None, default=None
+    torch threads of ``fit`` and of the scoring methods, as scikit-learn reads
+    ``n_jobs``: None is 1 (the networks are small, and beside a busy process more
+    threads made fits many times slower: ``benchmarks/results/threads.md``), -1
+    every available core, -2 all but one. Results do not depend on it beyond
+    float rounding. ``anomvae fit --threads`` sets it; ``anomvae score`` runs its
+    own scoring threads.
 verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
 score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"

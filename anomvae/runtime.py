@@ -17,9 +17,11 @@ from typing import Any
 __all__ = [
     "DEFAULT_BATCH_ROWS",
     "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_THREADS",
     "Progress",
     "available_cores",
     "default_score_threads",
+    "resolve_n_jobs",
     "torch_threads",
 ]
 
@@ -28,6 +30,12 @@ __all__ = [
 DEFAULT_BATCH_ROWS = 65_536
 #: Bytes of CSV text parsed at once (4 MiB).
 DEFAULT_BLOCK_SIZE = 1 << 22
+#: torch threads of a detector's fit and scoring when ``n_jobs=None``. One: the
+#: networks are small (a 128-row batch through 256-unit layers), so a second
+#: thread saved little even on an idle machine, while beside one busy process
+#: torch's spinning OpenMP threads made fits many times slower
+#: (``benchmarks/results/threads.md``).
+DEFAULT_THREADS = 1
 
 
 def available_cores() -> int:
@@ -45,13 +53,37 @@ def available_cores() -> int:
 
 
 def default_score_threads() -> int:
-    """torch threads for streaming scoring: half the available cores, at least 1.
+    """Scoring threads of ``anomvae score``: every available core.
 
-    Reading (pyarrow) and writing run in background threads beside scoring;
-    torch's OpenMP threads spin-wait, so letting both claim every core makes
-    each slower (on 2 shared cores, 2 torch threads scored slower than 1).
+    Each scoring thread scores its own batch with one torch thread, while pyarrow
+    parses the next batches and writes the previous ones in background threads;
+    torch and pyarrow release the GIL, so the operating system shares the cores
+    among them. One torch thread per batch, never an OpenMP team: its spinning
+    threads competed with the reader (on 2 shared cores, 2 torch threads on one
+    batch scored 2-5x slower than 1), whereas 2 batches at once on 2 cores scored
+    faster than 1 (``benchmarks/results/bench_cli.md``).
     """
-    return max(1, available_cores() // 2)
+    return available_cores()
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """torch threads for a detector's ``n_jobs``, as scikit-learn reads it: None
+    is :data:`DEFAULT_THREADS`, -1 every available core, -2 all but one, ...
+
+    Examples
+    --------
+    >>> resolve_n_jobs(None), resolve_n_jobs(2)
+    (1, 2)
+    >>> resolve_n_jobs(-1) == available_cores()
+    True
+    """
+    if n_jobs is None:
+        return DEFAULT_THREADS
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a count")
+    if n_jobs < 0:
+        return max(1, available_cores() + 1 + n_jobs)
+    return int(n_jobs)
 
 
 @contextlib.contextmanager

@@ -11,10 +11,18 @@ seeds) is written to ``OUT/hybrid_sweep.md`` and the raw rows to
 Run ``python -m benchmarks.sweep_hybrid [--suite heldout] [--out benchmarks/results]``
 (about 10 minutes on 2 cores with ``--threads 1``).
 
-With ``--reference-sizes`` it instead keeps k and the weight at their defaults and
-varies how many training codes the k-NN term searches (``REFERENCE_SIZES``; the
-search's cost grows with it), writing ``OUT/hybrid_reference_sweep.{md,csv}``
-(about 4 minutes).
+With ``--reference-sizes`` it instead keeps the weight at its default and varies
+the reference codes the k-NN term searches (the search's cost grows with their
+number): ``REFERENCE_SIZES`` codes chosen two ways, the library's random subset of
+training codes (k = 3, scales measured on the rows left out) and k-means
+centroids of every training code, each repeated for up to k = 3 of its members
+(every training code up to that many rows; scales measured on every row), writing
+``OUT/hybrid_reference_sweep.{md,csv}`` (about 10 minutes).
+
+With ``--check-default`` it fits the library's default ``VAEDetector`` as it is
+and compares its mean AUROC with the committed benchmark results of the suite
+(``results.csv`` in ``--out``), per dataset, writing ``OUT/default_check.{md,csv}``:
+the check that a change of the default score's arithmetic kept its detection.
 
 With ``--support-weights`` it varies what the hybrid score adds per out-of-support
 cell (``SUPPORT_WEIGHTS``; 0 is the score without that term), one fit per dataset
@@ -40,6 +48,7 @@ __all__ = [
     "REFERENCE_SIZES",
     "SUPPORT_WEIGHTS",
     "WEIGHTS",
+    "check_default",
     "main",
     "sweep",
     "sweep_reference",
@@ -86,18 +95,95 @@ def sweep(
     return pd.DataFrame(rows)
 
 
+def _fit_rng(seed: int) -> Any:
+    """The random state ``fit`` hands the latent reference for ``random_state=
+    seed`` (after drawing the training and scoring seeds), so that a rebuilt
+    reference is the one a fit with that reference would have built."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    rng.randint(np.iinfo(np.int32).max, size=2)
+    return rng
+
+
+def _random_reference(det: Any, x: Any, c: Any, size: int, seed: int) -> Any:
+    """The library's latent reference with at most ``size`` random training codes
+    (:func:`anomvae.scoring.fit_latent_reference`, drawn from ``seed``)."""
+    import numpy as np
+    import torch
+
+    from anomvae import scoring
+
+    fitted = det.latent_reference_
+    assert fitted.support_columns is not None
+    assert fitted.support_values is not None
+    support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
+    with (
+        mock.patch.object(scoring, "MAX_REFERENCE_CODES", size),
+        torch.no_grad(),
+    ):
+        return scoring.fit_latent_reference(
+            det.network_, x, c, np.random.RandomState(seed),
+            support=support, batch_rows=8192,
+        )  # fmt: skip
+
+
+def _kmeans_reference(det: Any, x: Any, c: Any, size: int, seed: int) -> Any:
+    """A latent reference of ``size`` k-means centroids of every training code,
+    each repeated for up to k = 3 of its members (every code when there are at
+    most ``size``), k = 3, the scales measured on every training row."""
+    import warnings
+
+    import numpy as np
+    import torch
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    from anomvae import scoring
+
+    net, k = det.network_, scoring.LATENT_K
+    with torch.no_grad():
+        codes = net.encode(x, None if c is None else scoring.conditions_of(c))[0]
+        if len(codes) <= size:
+            reference = codes
+            knn = scoring.latent_knn_distance(codes, codes, k, exclude_self=True)
+        else:
+            rng = np.random.RandomState(
+                int(_fit_rng(seed).randint(np.iinfo(np.int32).max))
+            )
+            kmeans = KMeans(
+                size, n_init=1, max_iter=100,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )  # fmt: skip
+            with threadpool_limits(1), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kmeans.fit(codes.numpy())
+            copies = np.minimum(np.bincount(kmeans.labels_, minlength=size), k)
+            reference = torch.as_tensor(
+                np.repeat(kmeans.cluster_centers_, copies, axis=0)
+            )
+            knn = scoring.latent_knn_distance(codes, reference, k)
+        recon = scoring.reconstruction_errors(net, x, c).mean(-1)
+    return dataclasses.replace(
+        det.latent_reference_,
+        codes=reference,
+        k=k,
+        recon_center=scoring._median_iqr(recon.numpy())[0],
+        recon_scale=scoring._median_iqr(recon.numpy())[1],
+        knn_center=scoring._median_iqr(knn.numpy())[0],
+        knn_scale=scoring._median_iqr(knn.numpy())[1],
+    )
+
+
 def sweep_reference(
     data_dir: Path,
     seeds: int = 3,
     sizes: tuple[int, ...] = REFERENCE_SIZES,
     suite: str = "quick",
 ) -> pd.DataFrame:
-    """One row per dataset, seed and reference size with the test AUROC of the
-    default hybrid score when the k-NN term searches that many training codes
-    (one fit per dataset and seed; only the reference set is rebuilt)."""
-    import numpy as np
-
-    import anomvae.base
+    """One row per dataset, seed, reference method and size with the test AUROC
+    of the default hybrid score (one fit per dataset and seed; only the reference
+    set and its scales are rebuilt)."""
     from anomvae import VAEDetector
 
     rows = []
@@ -105,23 +191,61 @@ def sweep_reference(
         det = VAEDetector(random_state=seed).fit(split.X_train)
         x, c = det._tensors(split.X_train)
         fitted = det.latent_reference_
-        assert fitted.support_columns is not None
-        assert fitted.support_values is not None
-        support = (fitted.support_columns.numpy(), fitted.support_values.numpy())
-        for size in sizes:
-            rng = np.random.RandomState(seed)
-            with mock.patch.object(anomvae.base, "_MAX_REFERENCE_CODES", size):
-                det.latent_reference_ = det._fit_latent_reference(
-                    x, c, rng, support=support
-                )
-            auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
-            rows.append(
-                {"dataset": dataset.name, "seed": seed,
-                 "codes": len(det.latent_reference_.codes),
-                 "reference_size": size, "auroc": auroc}
-            )  # fmt: skip
+        for method in ("kmeans", "random"):
+            build = _kmeans_reference if method == "kmeans" else _random_reference
+            for size in sizes:
+                det.latent_reference_ = build(det, x, c, size, seed)
+                auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+                rows.append(
+                    {"dataset": dataset.name, "seed": seed, "method": method,
+                     "codes": len(det.latent_reference_.codes),
+                     "k": det.latent_reference_.k,
+                     "reference_size": size, "auroc": auroc}
+                )  # fmt: skip
+        det.latent_reference_ = fitted
         print(f"{dataset.name} seed {seed} done", flush=True)
     return pd.DataFrame(rows)
+
+
+def check_default(data_dir: Path, seeds: int = 3, suite: str = "quick") -> pd.DataFrame:
+    """One row per dataset and seed with the test AUROC of ``VAEDetector()``."""
+    from anomvae import VAEDetector
+
+    rows = []
+    for dataset, seed, split in quick_splits(data_dir, seeds, suite):
+        det = VAEDetector(random_state=seed).fit(split.X_train)
+        auroc, _ = auroc_ap(split.y_test, det.anomaly_score(split.X_test))
+        rows.append({"dataset": dataset.name, "seed": seed, "auroc": auroc})
+        print(f"{dataset.name} seed {seed}: {auroc:.4f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def check_table(results: pd.DataFrame, committed: Path, suite: str = "quick") -> str:
+    """Markdown: per dataset and on average, the default's AUROC now and in the
+    committed results (detector ``vae``)."""
+    old = pd.read_csv(committed)
+    old = old[old.detector == "vae"].groupby("dataset").auroc.mean()
+    now = results.groupby("dataset").auroc.mean()
+    lines = ["| dataset | committed | now | change |", "|---|---:|---:|---:|"]
+    for name, value in now.items():
+        lines.append(
+            f"| {name} | {old[name]:.4f} | {value:.4f} | {value - old[name]:+.4f} |"
+        )
+    mean_old, mean_now = old[now.index].mean(), now.mean()
+    lines.append(
+        f"| **mean** | **{mean_old:.4f}** | **{mean_now:.4f}** | "
+        f"**{mean_now - mean_old:+.4f}** |"
+    )
+    return (
+        sweeps.caption(
+            results,
+            "the default `VAEDetector`",
+            f"now and in the committed `{committed}` (detector `vae`)",
+            suite,
+        )
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def sweep_support(
@@ -173,14 +297,29 @@ def support_table(results: pd.DataFrame, suite: str = "quick") -> str:
 
 
 def reference_table(results: pd.DataFrame, suite: str = "quick") -> str:
-    """Markdown: mean AUROC by the largest number of reference codes."""
-    return sweeps.caption(
-        results,
-        "the default `VAEDetector` (k = 3, weight 2)",
-        "by the number of training codes its latent k-NN term searches (sets with "
-        "fewer training rows keep them all)",
-        suite,
-    ) + sweeps.one_way_table(results, "reference_size", "reference codes (at most)")
+    """Markdown: mean AUROC by the largest number of reference codes (down) and
+    how they are chosen (across)."""
+    per_dataset = results.groupby(["reference_size", "method", "dataset"]).auroc.mean()
+    means = per_dataset.groupby(["reference_size", "method"]).mean().unstack("method")
+    means = means.sort_index(ascending=False)
+    lines = [
+        "| reference codes (at most) | k-means centroids, each for up to 3 members "
+        "(k = 3) | random training codes, k = 3 (the library's) |",
+        "|---:|---:|---:|",
+    ]
+    for size, row in means.iterrows():
+        lines.append(f"| {size:,} | {row['kmeans']:.4f} | {row['random']:.4f} |")
+    return (
+        sweeps.caption(
+            results,
+            "the default `VAEDetector` (weight 2)",
+            "by how many reference codes its latent k-NN term searches and how "
+            "they are chosen (sets with fewer training rows keep them all, k = 3)",
+            suite,
+        )
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def table(results: pd.DataFrame, suite: str = "quick") -> str:
@@ -213,12 +352,21 @@ def main(argv: list[str] | None = None) -> None:
         help="sweep the number of reference codes instead of k and the weight",
     )
     parser.add_argument(
+        "--check-default",
+        action="store_true",
+        help="compare the default detector with the committed results instead",
+    )
+    parser.add_argument(
         "--support-weights",
         action="store_true",
         help="sweep the out-of-support weight instead of k and the weight",
     )
     args = sweeps.parse_args(parser, argv)
-    if args.support_weights:
+    if args.check_default:
+        results = check_default(args.data, args.seeds, suite=args.suite)
+        name = "default_check"
+        text = check_table(results, args.out / "results.csv", args.suite)
+    elif args.support_weights:
         results = sweep_support(args.data, args.seeds, suite=args.suite)
         name, text = "support_sweep", support_table(results, args.suite)
     elif args.reference_sizes:
@@ -227,7 +375,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         results = sweep(args.data, args.seeds, suite=args.suite)
         name, text = "hybrid_sweep", table(results, args.suite)
-    sweeps.write(args.out, name, "Hybrid score sweep", results, text)
+    title = "Default detector check" if args.check_default else "Hybrid score sweep"
+    sweeps.write(args.out, name, title, results, text)
 
 
 if __name__ == "__main__":

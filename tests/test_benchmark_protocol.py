@@ -667,11 +667,20 @@ def test_reference_sweep_table_averages_seeds_then_datasets() -> None:
         ("b", 1, 4096, 0.7), ("a", 0, 256, 0.8), ("a", 1, 256, 0.8),
         ("b", 0, 256, 0.4), ("b", 1, 256, 0.6),
     ]  # fmt: skip
-    results = pd.DataFrame(rows, columns=["dataset", "seed", "reference_size", "auroc"])
+    frame = pd.DataFrame(rows, columns=["dataset", "seed", "reference_size", "auroc"])
+    # The same numbers for k-means centroids and (0.1 lower) for random codes.
+    results = pd.concat(
+        [
+            frame.assign(method="kmeans"),
+            frame.assign(method="random", auroc=frame.auroc - 0.1),
+        ]
+    )
     text = reference_table(results)
     assert "over 2 low-contamination quick datasets (2 seeds each)" in text
-    # Largest reference first, one line per size.
-    assert text.index("| 4,096 | 0.8000 |") < text.index("| 256 | 0.6500 |")
+    # Largest reference first, one line per size, one column per method.
+    assert text.index("| 4,096 | 0.8000 | 0.7000 |") < text.index(
+        "| 256 | 0.6500 | 0.5500 |"
+    )
 
 
 def test_support_sweep_table_lists_weights_and_the_sets_they_touch() -> None:

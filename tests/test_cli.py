@@ -210,6 +210,43 @@ def test_fit_precision_is_passed_to_the_detector(data: Path, tmp_path: Path) -> 
     assert read_config(out)["params"]["precision"] == "auto"
 
 
+def test_fit_threads_sets_n_jobs(data: Path, tmp_path: Path) -> None:
+    from anomvae.persistence import read_config
+
+    out = tmp_path / "m.anomvae"
+    args = ["-o", out, "-i", "id", "-x", "machine,label", *TINY, "-q"]
+    result = run("fit", data / "train.csv", *args, "--threads", "2")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert read_config(out)["params"]["n_jobs"] == 2
+    result = run("fit", data / "train.csv", *args, "--threads", "0")
+    assert result.exit_code == 2
+    assert "--threads" in result.stderr
+    run("fit", data / "train.csv", *args)
+    assert read_config(out)["params"]["n_jobs"] is None
+
+
+def test_score_threads_and_precision(data: Path, model: Path, tmp_path: Path) -> None:
+    """Several scoring threads write the same bytes as one; float32 scores are
+    within 1e-5 of float64 ones (relative), flag the same rows here, and are the
+    same on every run."""
+    outputs = {}
+    for threads, precision in [(1, "float64"), (3, "float64"), (2, "float32"),
+                               (3, "float32")]:  # fmt: skip
+        out = tmp_path / f"{threads}-{precision}.csv"
+        result = run(
+            "score", data / "test.csv", "-m", model, "-o", out, *BATCHED,
+            "--threads", str(threads), "--precision", precision, "--explain", "1",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        outputs[threads, precision] = out.read_bytes()
+    assert outputs[1, "float64"] == outputs[3, "float64"]
+    assert outputs[2, "float32"] == outputs[3, "float32"]
+    exact = pd.read_csv(io.BytesIO(outputs[1, "float64"]))
+    fast = pd.read_csv(io.BytesIO(outputs[2, "float32"]))
+    np.testing.assert_allclose(fast["score"], exact["score"], rtol=1e-5, atol=1e-5)
+    assert (fast["is_anomaly"] == exact["is_anomaly"]).all()
+
+
 def test_fit_leaves_out_rows_labelled_anomalous(data: Path, tmp_path: Path) -> None:
     result = run(
         "fit", data / "test.csv", "-o", tmp_path / "m.anomvae", "-i", "id",

@@ -538,9 +538,13 @@ def test_native_entries_are_registered_with_their_references() -> None:
         assert (entry.view, entry.compare_with, entry.anomvae) == ("frame", ref, True)
     variants = [native_name(s) for s in NATIVE_VAE_SCORES]
     assert shared_fits(MIXED_REGISTRY) == dict.fromkeys(variants, "vae[native]")
+    transforms = ["vae[native-none]", "vae[native-log1p]"]  # own fits each
     assert set(detector_groups(MIXED_REGISTRY)["native"]) == {
-        "vae[native]", "ae[native]", "dae[native]", *variants,
+        "vae[native]", "ae[native]", "dae[native]", *variants, *transforms,
     }  # fmt: skip
+    for name, transform in zip(transforms, ("none", "log1p"), strict=True):
+        model = MIXED_REGISTRY[name].factory()
+        assert model.get_params()["numeric_transform"] == transform
     from benchmarks.mixed.registry import factories
 
     plan = plan_detectors(

@@ -201,9 +201,9 @@ def test_cuda_scoring_batches_grow_within_a_memory_budget(cardio):
     det = VAEDetector(random_state=0, max_steps=5).fit(X[y == 0])
     assert det._scoring_rows(torch.device("cpu")) == anomvae.devices.SCORING_BATCH
     assert det._scoring_rows(cuda) == anomvae.devices.CUDA_SCORING_BATCH
-    # 32 Monte Carlo samples per row: back to the CPU's batch, not fewer rows.
+    # 32 Monte Carlo samples per row: back to the smallest CUDA batch, not fewer.
     det.set_params(score_type="iw_nll")
-    assert det._scoring_rows(cuda) == anomvae.devices.SCORING_BATCH
+    assert det._scoring_rows(cuda) == anomvae.devices.CUDA_MIN_SCORING_BATCH == 8192
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

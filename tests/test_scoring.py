@@ -136,3 +136,53 @@ def test_reference_set_is_capped_and_scales_come_from_held_out_rows():
     X = np.random.default_rng(2).normal(size=(5000, 3))
     det = AutoencoderDetector(max_steps=30, random_state=0).fit(X)
     assert det.latent_reference_.codes.shape[0] == 4096
+
+
+@pytest.mark.parametrize("cls", [AutoencoderDetector, VAEDetector])
+def test_scores_do_not_depend_on_the_scoring_batch(cls, monkeypatch):
+    # Scoring batches are a speed setting (cache-sized float64 layers): 8,192-
+    # and 2,048-row batches score every row to the same bits. Small or odd-sized
+    # batches may take other kernels of MKL's float64 matrix product (an edge
+    # kernel for the last rows when the size is not a multiple of 4, a small-matrix
+    # path): off by ~1e-16, well within scikit-learn's subset-invariance check.
+    import anomvae.devices
+
+    X = np.random.default_rng(4).normal(size=(1302, 5))
+    det = cls(max_steps=20, random_state=0).fit(X)
+    kinds = ["hybrid", "reconstruction", "latent_knn"]
+    if cls is VAEDetector:
+        kinds += ["elbo", "iw_nll", "recon_prob", "kl"]
+    for kind in kinds:
+        det.set_params(score_type=kind)
+        scores = {}
+        for rows in (8192, 2048, 36, 37):
+            monkeypatch.setattr(anomvae.devices, "SCORING_BATCH", rows)
+            scores[rows] = det.anomaly_score(X)
+        assert np.array_equal(scores[8192], scores[2048]), kind
+        for rows in (36, 37):
+            np.testing.assert_allclose(
+                scores[rows], scores[8192], rtol=1e-12, atol=1e-12
+            )
+
+
+def test_n_jobs_sets_torch_threads_for_fit_and_scoring(monkeypatch):
+    from anomvae import runtime
+
+    seen = []
+    real = runtime.torch_threads
+
+    def spy(threads):
+        seen.append(threads)
+        return real(threads)
+
+    monkeypatch.setattr("anomvae.base.torch_threads", spy)
+    X = np.random.default_rng(5).normal(size=(200, 4))
+    det = AutoencoderDetector(max_steps=5, random_state=0).fit(X)
+    assert seen == [1, 1]  # fit (its offset_ scored inside), then offset_ scoring
+    seen.clear()
+    det.set_params(n_jobs=-1).anomaly_score(X)
+    assert seen == [runtime.available_cores()]
+    with pytest.raises(ValueError, match="n_jobs"):
+        AutoencoderDetector(n_jobs=0).fit(X)
+    assert runtime.resolve_n_jobs(None) == runtime.DEFAULT_THREADS == 1
+    assert runtime.resolve_n_jobs(-2) == max(1, runtime.available_cores() - 1)

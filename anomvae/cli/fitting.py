@@ -27,6 +27,7 @@ def _flag(param: str) -> str:
         "hidden_layer_sizes": "'--hidden'",
         "max_epochs": "'--epochs'",
         "condition_columns": "'--condition'",
+        "n_jobs": "'--threads'",
     }.get(param, "'--" + param.replace("_", "-") + "'")
 
 
