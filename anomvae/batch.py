@@ -26,7 +26,8 @@ column                    meaning
                           about 3.2e4)``, ``proto='icmp' (p=0.0004 given the
                           rest of the row)``; the detector's ``explain``)
 ``unseen_features``       with ``explain=k``, for a mixed-table model, or one scored
-                          by ``"hybrid"`` that saw constant features in training:
+                          by ``"hybrid"`` or ``"ensemble"`` that saw constant
+                          features in training:
                           the features (``;``-separated, empty when none) whose
                           value the training rows never had (an unseen level, a
                           blank where training had none)
@@ -113,7 +114,8 @@ class ModelInfo:
         Whether :func:`score_batch` writes a ``p_value`` column.
     unseen : bool
         Whether its explanations include ``unseen_features``: the model scores
-        with ``"hybrid"`` and features were constant in training.
+        with ``"hybrid"`` or ``"ensemble"`` (the scores with an out-of-support
+        term) and features were constant in training.
     """
 
     estimator: str
@@ -194,13 +196,13 @@ def model_info(model: Any) -> ModelInfo:
 
 
 def _has_support_term(detector: Any) -> bool:
-    """Whether the detector scores with ``"hybrid"`` and its out-of-support term
-    has features to watch."""
+    """Whether the detector scores with ``"hybrid"`` or ``"ensemble"`` and their
+    out-of-support term has features to watch."""
     ref = getattr(detector, "latent_reference_", None)
     cols = getattr(ref, "support_columns", None)
     weight = getattr(ref, "support_weight", 0.0)
-    hybrid = getattr(detector, "score_type", None) == "hybrid"
-    return bool(hybrid and cols is not None and len(cols) and weight)
+    supported = getattr(detector, "score_type", None) in ("hybrid", "ensemble")
+    return bool(supported and cols is not None and len(cols) and weight)
 
 
 def _explain_fields(k: int) -> list[pa.Field]:

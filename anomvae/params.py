@@ -124,15 +124,18 @@ n_jobs : int or None, default=None
     own scoring threads.
 verbose : int, default=0
     1 shows a progress bar when stderr is a terminal; 2 always.
-score_type : {"hybrid", "reconstruction", "latent_knn"}, default="hybrid"
+score_type : {"hybrid", "reconstruction", "latent_knn", "ensemble"}, default="hybrid"
     The anomaly score. "reconstruction": mean squared reconstruction error (on the
     scaled data). "latent_knn": distance from the row's latent code to its 3rd
     nearest training code (up to 4,096 kept). "hybrid": both, each standardised by the
     median and interquartile range of the training rows' scores, the latent one
     weighted twice (:data:`anomvae.scoring.HYBRID_LATENT_WEIGHT`), added, plus 3
     (:data:`anomvae.scoring.HYBRID_SUPPORT_WEIGHT`) per cell holding another value
-    than the one its feature had on every training row. A fitted detector can
-    switch scores with ``set_params`` without refitting."""
+    than the one its feature had on every training row. "ensemble": the hybrid
+    score plus twice the standardised distance from the scaled row to its nearest
+    training row (up to 4,096 kept, fewer past 512 features;
+    :data:`anomvae.scoring.ENSEMBLE_INPUT_WEIGHT`).
+    A fitted detector can switch scores with ``set_params`` without refitting."""
 
 VARIATIONAL_PARAMETERS = """\
 beta : float, default=0.1
@@ -145,9 +148,9 @@ n_samples : int, default=1
     Monte Carlo samples of z per row in training.
 likelihood : {"gaussian", "bernoulli"}, default="gaussian"
     Gaussian with a learned per-feature variance, or Bernoulli for data in [0, 1].
-score_type : {"hybrid", "reconstruction", "latent_knn", "elbo", "iw_nll", "kl", \
-"recon_prob"}, default="hybrid"
-    The anomaly score; beyond the three above, the likelihood-based scores of
+score_type : {"hybrid", "reconstruction", "latent_knn", "ensemble", "elbo", \
+"iw_nll", "kl", "recon_prob"}, default="hybrid"
+    The anomaly score; beyond the four above, the likelihood-based scores of
     :func:`anomvae.scoring.anomaly_scores`.
 noise : {"masking", "gaussian"} or None, default="masking"
     Corruption of the (scaled) input during training (a denoising VAE, Im et al.

@@ -225,6 +225,9 @@ def test_explanations_name_features_holding_unseen_values(
     anomvae.save(cal, tmp_path / "m.anomvae")
     loaded = anomvae.load(tmp_path / "m.anomvae")
     assert score_batch(loaded, test, explain=1)[UNSEEN].to_pylist() == expected
+    # "ensemble" adds the same out-of-support term, so it explains the same way.
+    det.set_params(score_type="ensemble")
+    assert score_batch(det, test, explain=1)[UNSEEN].to_pylist() == expected
     # Scores without the term, and models with no constant feature: no column.
     det.set_params(score_type="reconstruction")
     assert UNSEEN not in score_batch(det, test, explain=2).column_names
