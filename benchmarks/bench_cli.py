@@ -59,6 +59,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -267,11 +268,24 @@ def bench_sizes(
     return results
 
 
+#: What the start-up of ``anomvae score`` is made of, each timed as a fresh
+#: ``python -c`` process beside the 100-row runs (``--small``).
+IMPORT_PROBES = {
+    "python -c pass": "pass",
+    "import torch": "import torch",
+    "import sklearn.base": "import sklearn.base",
+    "import torch, sklearn.base, pandas, pyarrow.csv": (
+        "import torch, sklearn.base, pandas, pyarrow.csv"
+    ),
+}
+
+
 def bench_small(
     *, variants: list[str], repeats: int = 3, folder: Path, epochs: int = 5
 ) -> list[dict[str, Any]]:
     """Wall time of ``anomvae score`` on a 100-row file, per score type of
-    ``variants`` (median of ``repeats`` fresh processes, alternating)."""
+    ``variants``, and of the imports it cannot do without
+    (:data:`IMPORT_PROBES`; median of ``repeats`` fresh processes, alternating)."""
     import statistics
 
     env = {**os.environ}
@@ -282,23 +296,25 @@ def bench_small(
     data = make_csv(folder / "small.csv", 100, 20)
     types = list(dict.fromkeys(parse_variant(v)["score_type"] for v in variants))
     models = {t: _fit(python, folder, t, train, epochs, env) for t in types}
-    walls: dict[str, list[float]] = {t: [] for t in types}
-    loads: dict[str, list[float]] = {t: [] for t in types}
+    commands = {
+        f"`{t}`": [python, "-m", "anomvae", "score", str(data), "-m",
+                   str(models[t]), "-o", str(folder / "small_out.csv"), "-q"]
+        for t in types
+    }  # fmt: skip
+    commands |= {f"`{k}`": [python, "-c", v] for k, v in IMPORT_PROBES.items()}
+    walls: dict[str, list[float]] = {c: [] for c in commands}
+    loads: dict[str, list[float]] = {c: [] for c in commands}
     for _ in range(repeats):
-        for t in types:
-            loads[t].append(round(os.getloadavg()[0], 2))
-            run = run_measured(
-                [python, "-m", "anomvae", "score", str(data), "-m", str(models[t]),
-                 "-o", str(folder / "small_out.csv"), "-q"],
-                env,
-            )  # fmt: skip
+        for name, cmd in commands.items():
+            loads[name].append(round(os.getloadavg()[0], 2))
+            run = run_measured(cmd, env)
             if run["returncode"]:
-                raise RuntimeError(f"score failed: {run['stderr']}")
-            walls[t].append(run["wall_s"])
+                raise RuntimeError(f"{name} failed: {run['stderr']}")
+            walls[name].append(run["wall_s"])
     return [
-        {"score_type": t, "rows": 100, "wall_s": round(statistics.median(w), 2),
-         "runs": [round(x, 2) for x in w], "load": loads[t]}
-        for t, w in walls.items()
+        {"score_type": c, "rows": 100, "wall_s": round(statistics.median(w), 2),
+         "runs": [round(x, 2) for x in w], "load": loads[c]}
+        for c, w in walls.items()
     ]  # fmt: skip
 
 
@@ -509,6 +525,17 @@ def sizes_markdown(
         "| peak RSS reference / score | threads | load before |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
+    if not results:  # --sizes "": the start-up table alone
+        lines = [
+            "# The start-up of `anomvae score`",
+            "",
+            f"Produced by `{command}` on {when}; Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPU cores. One model per score type (the default "
+            "`VAEDetector`, `anomvae fit --epochs 5` on 20,000 rows of 20 float "
+            "columns). Every run is a fresh process, the commands alternate, and "
+            "the table gives medians. Load = the machine's 1-minute load average "
+            "before each run (this machine is shared).",
+        ]
     for r in results:
         lines.append(
             f"| `{r['variant']}` | {r['rows']:,} | {r['input_mb']:.0f} MB | "
@@ -521,14 +548,15 @@ def sizes_markdown(
     if small:
         lines += [
             "",
-            "`anomvae score` on a 100-row file, whole process (median of the runs):",
+            "`anomvae score` on a 100-row file, whole process, and the imports it "
+            "needs, each a fresh process (median of the runs):",
             "",
-            "| score | wall s | runs | load before |",
+            "| score or command | wall s | runs | load before |",
             "|---|---:|---|---|",
         ]
         for r in small:
             lines.append(
-                f"| `{r['score_type']}` | {r['wall_s']:.2f} | "
+                f"| {r['score_type']} | {r['wall_s']:.2f} | "
                 f"{', '.join(map(str, r['runs']))} | "
                 f"{', '.join(map(str, r['load']))} |"
             )
@@ -582,18 +610,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.report_overhead:
         _main_report(args, argv)
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]  # "": --small alone
     variants = args.variants.split(",")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        results = bench_sizes(
-            sizes,
-            variants=variants,
-            n_features=args.cols,
-            train_rows=args.train_rows,
-            epochs=args.epochs,
-            repeats=args.repeats,
-            folder=Path(tmp),
-            extra=args.score_args,
+        results = (
+            bench_sizes(
+                sizes,
+                variants=variants,
+                n_features=args.cols,
+                train_rows=args.train_rows,
+                epochs=args.epochs,
+                repeats=args.repeats,
+                folder=Path(tmp),
+                extra=args.score_args,
+            )
+            if sizes
+            else []
         )
         small = (
             bench_small(variants=variants, repeats=args.repeats, folder=Path(tmp))
@@ -601,7 +633,7 @@ def main(argv: list[str] | None = None) -> None:
             else []
         )
     given = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m benchmarks.bench_cli", *given])
+    command = "python -m benchmarks.bench_cli " + shlex.join(given)
     if args.out is not None:
         args.out.write_text(sizes_markdown(results, small, command))
     if args.json:
@@ -625,7 +657,7 @@ def _main_report(args: argparse.Namespace, argv: list[str] | None) -> None:
             extra=args.score_args,
         )
     given = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m benchmarks.bench_cli", *given])
+    command = "python -m benchmarks.bench_cli " + shlex.join(given)
     text = report_markdown(result, command)
     if args.out is not None:
         args.out.write_text(text)
