@@ -17,7 +17,8 @@ fitted attributes are used, so the same script profiles an older checkout
 shows before and after.
 
 Run ``python -m benchmarks.profile_score [--rows 200000] [--score-type
-reconstruction] [--out FILE]``.
+reconstruction] [--out FILE]``. ``--searches`` instead times the exact k-NN
+search against scikit-learn's trees and faiss (:func:`compare_searches`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 from benchmarks.bench_io_reference import feature_names, make_csv
 
-__all__ = ["main", "profile_stages"]
+__all__ = ["compare_searches", "main", "profile_stages"]
 
 
 def _cpu(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
@@ -126,6 +127,86 @@ def profile_stages(rows: int, score_type: str, folder: Path) -> dict[str, Any]:
     }
 
 
+def compare_searches(queries: int = 65_536) -> dict[str, Any]:
+    """CPU microseconds per query row of exact 3-nearest-neighbour searches among
+    the 4,096 reference codes of the default ``VAEDetector``: anomvae's own
+    (:func:`anomvae.neighbors.latent_knn_distance`), scikit-learn's ``KDTree`` and
+    ``BallTree``, and faiss's exact ``IndexFlatL2`` where ``faiss`` is importable
+    (it is not a dependency: ``pip install faiss-cpu`` beside the project to
+    include it). The queries are the codes of generated rows, one torch thread."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from sklearn.neighbors import BallTree, KDTree
+
+    from anomvae import VAEDetector
+    from anomvae.neighbors import latent_knn_distance
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    names = feature_names(20)
+    train = pd.DataFrame(np.round(rng.standard_normal((20_000, 20)), 6), columns=names)
+    det = VAEDetector(max_epochs=5, random_state=0).fit(train)
+    rows = pd.DataFrame(rng.standard_normal((queries, 20)), columns=names)
+    with torch.no_grad():
+        codes = det.network_.encode(det._tensors(rows)[0])[0]
+    ref = det.latent_reference_.codes
+    k = det.latent_reference_.k
+    reference = ref.numpy()
+    query = codes.numpy()
+    us: dict[str, float] = {}
+    with torch.no_grad():
+        exact = latent_knn_distance(codes, ref, k).numpy()
+        us["anomvae latent_knn_distance"] = _cpu(
+            lambda: latent_knn_distance(codes, ref, k)
+        )[0]
+    for name, cls in (
+        ("scikit-learn KDTree", KDTree),
+        ("scikit-learn BallTree", BallTree),
+    ):
+        tree = cls(reference)
+        seconds, (dist, _) = _cpu(lambda tree=tree: tree.query(query, k=k), 1)
+        us[name] = seconds
+        np.testing.assert_allclose(dist[:, -1], exact, rtol=1e-9)
+    try:
+        import faiss  # type: ignore[import-not-found]
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        faiss.omp_set_num_threads(1)
+        index = faiss.IndexFlatL2(reference.shape[1])
+        index.add(reference.astype(np.float32))
+        q32 = query.astype(np.float32)
+        us[f"faiss {faiss.__version__} IndexFlatL2 (float32 search only)"] = _cpu(
+            lambda: index.search(q32, k)
+        )[0]
+    return {
+        "queries": queries,
+        "codes": len(reference),
+        "k": k,
+        "us_per_row": {name: v / queries * 1e6 for name, v in us.items()},
+        "faiss": faiss is not None,
+        "load": os.getloadavg(),
+    }
+
+
+def searches_markdown(result: dict[str, Any], command: str) -> str:
+    """The search comparison as Markdown."""
+    lines = [
+        f"### Exact {result['k']}-NN among {result['codes']:,} codes, "
+        f"{result['queries']:,} queries (`{command}`)",
+        "",
+        "Load average (1, 5, 15 min) after the run: "
+        + ", ".join(f"{x:.2f}" for x in result["load"])
+        + ("" if result["faiss"] else "; faiss not installed, so not measured"),
+        "",
+        "| search | CPU µs per row |",
+        "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.2f} |" for k, v in result["us_per_row"].items()]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict[str, Any], command: str) -> str:
     """The result as Markdown."""
     lines = [
@@ -159,12 +240,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--score-type", default="hybrid")
+    parser.add_argument(
+        "--searches",
+        action="store_true",
+        help="compare the k-NN search with scikit-learn's trees and faiss instead",
+    )
     parser.add_argument("--out", type=Path, help="append the Markdown here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = profile_stages(args.rows, args.score_type, Path(tmp))
     given = sys.argv[1:] if argv is None else argv
-    text = markdown(result, " ".join(["python -m benchmarks.profile_score", *given]))
+    command = " ".join(["python -m benchmarks.profile_score", *given])
+    if args.searches:
+        text = searches_markdown(compare_searches(), command)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = profile_stages(args.rows, args.score_type, Path(tmp))
+        text = markdown(result, command)
     if args.out is not None:
         with args.out.open("a") as f:
             f.write(text + "\n")
