@@ -17,8 +17,9 @@ of:
   same reader call as ``score`` makes for the mixed model (numeric columns as
   ``float64`` with blanks allowed, the text columns and ``id`` passed through as
   text) and writing ``id`` + one float with the same writer;
-* ``anomvae score DATA -m MODEL -o OUT.csv -i id --threads 1 -v`` for each mixed
-  model;
+* ``anomvae score DATA -m MODEL -o OUT.csv -i id -v`` for each mixed model
+  (with ``--threads N`` given ``--threads N``; by default ``score``'s own, one
+  scoring thread per core);
 * the numeric floor and the two numeric models, the same way.
 
 It reports, per case, the medians of wall time, streaming-loop time
@@ -89,9 +90,11 @@ def bench_mixed(
     epochs: int = 5,
     repeats: int = 3,
     numeric: bool = True,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Fit the models, then time every case of :data:`CASES` ``repeats`` times
-    per size, alternating. Returns the settings and one dict per run."""
+    per size, alternating (``score --threads threads``; None: its default, one
+    scoring thread per core). Returns the settings and one dict per run."""
     python = sys.executable
     kinds = make_mixed_csv(folder / "train_mixed.csv", train_rows, seed=1)
     num_cols = [c for c, k in kinds.items() if k == "numeric"]
@@ -136,6 +139,7 @@ def bench_mixed(
                         round_,
                         folder,
                         (num_cols, text_cols, n_numeric_features),
+                        threads,
                     )
                 )
         for path in data.values():
@@ -147,6 +151,7 @@ def bench_mixed(
         "epochs": epochs,
         "repeats": repeats,
         "cores": os.cpu_count(),
+        "threads": threads,
         "kinds": kinds,
         "runs": runs,
         "load_after": round(os.getloadavg()[0], 2),
@@ -161,6 +166,7 @@ def _run_case(
     round_: int,
     folder: Path,
     columns: tuple[list[str], list[str], int],
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """One timed run of a case of :data:`CASES` on ``data``, in a fresh process."""
     case, kind, model = which
@@ -179,8 +185,8 @@ def _run_case(
     else:
         result = run_measured(
             [python, "-m", "anomvae", "score", str(data), "-m",
-             str(folder / f"{model}.anomvae"), "-o", str(out), "-i", "id",
-             "--threads", "1", "-v"],
+             str(folder / f"{model}.anomvae"), "-o", str(out), "-i", "id", "-v",
+             *([] if threads is None else ["--threads", str(threads)])],
         )  # fmt: skip
         if result["returncode"]:
             raise RuntimeError(f"score failed: {result['stderr']}")
@@ -246,7 +252,13 @@ def mixed_markdown(result: dict[str, Any], command: str) -> str:
         "# `anomvae score` on mixed tables: throughput against the read + write floor",
         "",
         f"Produced by `{command}` on {when}; Python {platform.python_version()}, "
-        f"{cores} CPU cores, `score --threads 1`, `OMP_NUM_THREADS="
+        f"{cores} CPU cores, "
+        + (
+            "`score` with its default threads (one per core)"
+            if result.get("threads") is None
+            else f"`score --threads {result['threads']}`"
+        )
+        + ", `OMP_NUM_THREADS="
         f"{os.environ.get('OMP_NUM_THREADS', 'unset')}`. Models: `anomvae fit "
         f"--model vae` (the default) on {result['train_rows']:,} generated rows, "
         f"{result['epochs']} epochs, `--random-state 0`. Mixed input: "
@@ -312,6 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-numeric", action="store_true", help="skip the numeric comparison"
     )
+    parser.add_argument(
+        "--threads", type=int, help="score --threads (default: score's own)"
+    )
     parser.add_argument("--workdir", type=Path, help="default: a temporary folder")
     parser.add_argument("--out", type=Path, help="write the Markdown here")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -324,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
             epochs=args.epochs,
             repeats=args.repeats,
             numeric=not args.no_numeric,
+            threads=args.threads,
         )
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m benchmarks.bench_cli_mixed", *given])

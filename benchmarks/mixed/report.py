@@ -433,8 +433,8 @@ def _throughput_lines(path: Path, where: str) -> list[str]:
         return []
     return [
         "**`anomvae score` on generated mixed CSVs** (medians of 3 alternating "
-        "runs, `--threads 1`, against reading + writing the same file; details and "
-        f"the load in [`{where}/throughput.md`]({where}/throughput.md)):",
+        "runs against reading + writing the same file; the scoring threads, the "
+        f"load and every run in [`{where}/throughput.md`]({where}/throughput.md)):",
         table,
     ]
 
