@@ -41,6 +41,7 @@ __all__ = [
     "threshold_from_offset",
 ]
 
+
 def normality(scores: Any) -> Any:
     """Normality scores (scikit-learn's ``score_samples``) from anomaly scores:
     the one place the sign flips.

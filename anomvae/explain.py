@@ -343,9 +343,7 @@ def numeric_reasons(
     ]
     for i, c in enumerate(j.tolist()):
         if constant and c in constant and values[rows[i], c] != constant[c]:
-            texts[i] = (
-                f"{names[c]}={shown[i]} ({constant[c]:g} on every training row)"
-            )
+            texts[i] = f"{names[c]}={shown[i]} ({constant[c]:g} on every training row)"
     out[rows, pos] = texts
     return out
 
@@ -412,9 +410,7 @@ def impute_rows(detector: Any, X: Any) -> pd.DataFrame | np.ndarray:
         if not blank.any():
             continue
         j = int(frame.columns.get_loc(column.name))  # type: ignore[arg-type]
-        if column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(
-            column
-        ):
+        if column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(column):
             frame[column.name] = column.astype(object)
         frame.iloc[np.flatnonzero(blank), j] = values[name].to_numpy()[blank]
     return frame

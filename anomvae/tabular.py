@@ -174,9 +174,7 @@ class TableLayout:
         )
         key = str(device)
         if key not in cache:
-            owner = torch.tensor(
-                self.column_of_input, dtype=torch.int64, device=device
-            )
+            owner = torch.tensor(self.column_of_input, dtype=torch.int64, device=device)
             value = torch.ones(self.n_inputs, dtype=torch.bool, device=device)
             value[self.blank] = False
             blank = torch.tensor(self.blank_columns, dtype=torch.int64, device=device)

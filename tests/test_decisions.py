@@ -71,9 +71,7 @@ def test_predict_of_a_detector_agrees_with_its_decision_function() -> None:
     X = np.random.default_rng(1).normal(size=(300, 3))
     det = AutoencoderDetector(max_steps=20, random_state=0).fit(X)
     X_new = np.vstack([X[:50], X[:5] * 8])
-    assert np.array_equal(
-        det.predict(X_new) == -1, det.decision_function(X_new) < 0
-    )
+    assert np.array_equal(det.predict(X_new) == -1, det.decision_function(X_new) < 0)
     assert np.array_equal(det.score_samples(X_new), -det.anomaly_score(X_new))
 
 
@@ -194,9 +192,7 @@ def test_dask_engine_flags_the_rows_predict_flags(
         score_dask(str(parts), path, tmp_path / "out", id_columns=["id"])
     scored = pq.read_table(tmp_path / "out").to_pandas()
     scored = scored.sort_values("id", key=lambda ids: ids.astype(int))
-    assert np.array_equal(
-        scored["is_anomaly"].to_numpy(), _expected_flags(path, csv)
-    )
+    assert np.array_equal(scored["is_anomaly"].to_numpy(), _expected_flags(path, csv))
 
 
 def test_score_partition_refuses_a_batch_rule_without_threshold(

@@ -37,7 +37,10 @@ RAW_MARKUP = [
     ("Markdown code fence", re.compile(r"```")),
     ("reST inline literal", re.compile(r"``\S")),
     ("reST/Sphinx role", re.compile(r"(?<![\w`]):[a-z]+(?::[a-z]+)?:`")),
-    ("MyST role or directive", re.compile(r"\{[a-z][\w-]*(?::[\w-]+)?\}`|\{eval-rst\}")),
+    (
+        "MyST role or directive",
+        re.compile(r"\{[a-z][\w-]*(?::[\w-]+)?\}`|\{eval-rst\}"),
+    ),
     ("reST directive", re.compile(r"(?:^|\s)\.\. [a-z][\w-]*(?::[\w-]+)?::")),
     ("reST substitution", re.compile(r"(?<![\w|])\|[A-Za-z_][\w-]*\|(?![\w|])")),
     ("colon fence", re.compile(r"^:::", re.M)),
@@ -136,7 +139,9 @@ def _parse(path: Path) -> Page:
 @pytest.fixture(scope="module")
 def pages() -> dict[Path, Page]:
     paths = sorted(
-        p for p in SITE.rglob("*.html") if not p.relative_to(SITE).parts[0].startswith("_")
+        p
+        for p in SITE.rglob("*.html")
+        if not p.relative_to(SITE).parts[0].startswith("_")
     )
     return {p: _parse(p) for p in paths}
 
@@ -229,7 +234,9 @@ def test_every_internal_link_resolves(pages: dict[Path, Page]) -> None:
             elif anchor and target.suffix == ".html":
                 other = by_path.get(target) or _parse(target)
                 if anchor not in other.ids:
-                    problems.append(f"{page.name}: {link}: no id {anchor!r} in the page")
+                    problems.append(
+                        f"{page.name}: {link}: no id {anchor!r} in the page"
+                    )
     assert checked > 1000, f"only {checked} internal links found: is the site complete?"
     assert not problems, _report(problems, "broken internal links")
 
@@ -244,4 +251,6 @@ def test_vaedetector_page_lists_its_parameters(pages: dict[Path, Page]) -> None:
     missing = sorted(set(VAEDetector().get_params()) - shown)
     assert not missing, f"parameters not listed on the VAEDetector page: {missing}"
     for method in ("fit", "anomaly_score", "predict"):
-        assert f"anomvae.VAEDetector.{method}" in page.ids, f"method {method} not documented"
+        assert f"anomvae.VAEDetector.{method}" in page.ids, (
+            f"method {method} not documented"
+        )

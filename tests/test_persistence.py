@@ -410,7 +410,9 @@ def _tamper(path, monkeypatch):
     path.write_bytes(st_save(arrays, metadata=metadata))
 
 
-def test_an_unsigned_file_takes_an_edit_with_a_recomputed_checksum(tmp_path, monkeypatch):
+def test_an_unsigned_file_takes_an_edit_with_a_recomputed_checksum(
+    tmp_path, monkeypatch
+):
     monkeypatch.delenv("ANOMVAE_MODEL_KEY", raising=False)
     det = AutoencoderDetector(**FAST).fit(_frame().drop(columns="site"))
     path = tmp_path / "m.anomvae"

@@ -192,7 +192,9 @@ def feature_frame(data: InputTable, choice: FeatureChoice) -> pd.DataFrame:
         if pa.types.is_boolean(column.type):
             frame[name] = column.to_pandas().astype("boolean")
             continue
-        text = column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+        text = (
+            column.cast(pa.string()) if not pa.types.is_string(column.type) else column
+        )
         text = pc.utf8_trim_whitespace(text)
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         series = text.to_pandas().astype("string")
