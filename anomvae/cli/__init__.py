@@ -125,8 +125,8 @@ def main() -> None:
     Once a command that loaded torch has finished (its outputs committed, its
     exit code known), the process ends with ``os._exit`` after flushing stdout
     and stderr: the interpreter's teardown of torch, scikit-learn and pandas
-    writes nothing and took 0.5-1.4 s of a 100-row ``score`` (3.3 s before,
-    2.5 s after). Light commands (``--help``,
+    writes nothing and was a large part of a short ``score``'s time (start-up
+    measured in ``benchmarks/results/bench_cli_startup.md``). Light commands (``--help``,
     ``--version``) exit normally. Call ``app`` instead to run a command inside
     a longer-lived Python process.
     """
