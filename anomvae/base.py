@@ -54,7 +54,7 @@ from anomvae.models import AutoencoderNet, NetworkSpec, build_network
 from anomvae.monitoring import TrainingProfile
 from anomvae.preprocessing import SCALERS, Scaler
 from anomvae.runtime import resolve_n_jobs, torch_threads
-from anomvae.schema import TableSchema, as_frame, level_string
+from anomvae.schema import TableSchema, as_frame, level_strings
 from anomvae.scoring import (
     AUTOENCODER_SCORES,
     anomaly_scores,
@@ -823,13 +823,14 @@ class BaseAutoencoderDetector(
                         dtype=np.float64, na_value=np.nan
                     )
                     continue
-                # Levels as the encoder compares them ("true", "07", "1").
-                blank = column.isna().to_numpy()
-                levels = [
-                    None if b else level_string(v)
-                    for v, b in zip(column, blank, strict=True)
-                ]
-                columns[c.name] = np.array(levels, dtype=object)
+                # Levels as the encoder compares them ("true", "07", "1"), each
+                # distinct value stringified once; blank (NA) cells are None.
+                codes, uniques = pd.factorize(column, use_na_sentinel=True)
+                levels = np.array(
+                    [None, *level_strings(np.asarray(uniques, dtype=object))],
+                    dtype=object,
+                )
+                columns[c.name] = levels[np.asarray(codes) + 1]
             return TrainingProfile.from_data(columns, categorical=categorical)
         names = self._feature_names(features.shape[1])
         return TrainingProfile.from_data(
