@@ -96,23 +96,16 @@ NATIVE_VAE_SCORES = (
 )
 
 
-def _native_vae(score: str | None = None) -> Factory:
+def _native_vae(**params: Any) -> Factory:
+    """A factory of ``VAEDetector(**params)`` on the raw table."""
+
     def factory() -> Any:
         from anomvae import VAEDetector  # lazily: the harness works without it
 
-        return VAEDetector() if score is None else VAEDetector(score_type=score)
+        return VAEDetector(**params)
 
-    factory.__name__ = f"native_VAEDetector_{score or 'default'}"
-    return factory
-
-
-def _native_vae_transform(transform: str) -> Factory:
-    def factory() -> Any:
-        from anomvae import VAEDetector
-
-        return VAEDetector(numeric_transform=transform)
-
-    factory.__name__ = f"native_VAEDetector_transform_{transform}"
+    label = "_".join(f"{k}_{v}" for k, v in params.items()) or "default"
+    factory.__name__ = f"native_VAEDetector_{label}"
     return factory
 
 
@@ -183,7 +176,7 @@ MIXED_REGISTRY: dict[str, MixedDetector] = {
     # against the default "auto"
     **{
         f"vae[native-{t}]": MixedDetector(
-            _native_vae_transform(t),
+            _native_vae(numeric_transform=t),
             "frame",
             f'anomvae `VAEDetector(numeric_transform="{t}")`',
             anomvae=True,
@@ -192,7 +185,7 @@ MIXED_REGISTRY: dict[str, MixedDetector] = {
     },
     **{
         native_name(score): MixedDetector(
-            _native_vae(score),
+            _native_vae(score_type=score),
             "frame",
             f'anomvae `VAEDetector(score_type="{score}")`, the `vae[native]` fit',
             anomvae=True,
